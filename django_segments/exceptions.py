@@ -1,0 +1,120 @@
+"""Typed exceptions of django-segments.
+
+Every error the library raises derives from `SegmentsError`. Database refusals (an
+exclusion constraint, a constraint trigger) are translated into these types by
+`django_segments.ranges.errors`, so callers never have to parse SQLSTATEs.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError
+
+
+class SegmentsError(Exception):
+    """Base class of every django-segments error."""
+
+
+# --- Ranges: configuration -------------------------------------------------------------
+
+
+class RangeConfigurationError(SegmentsError, TypeError):
+    """A span or segment model is declared wrongly."""
+
+
+class IncorrectSubclassError(RangeConfigurationError):
+    """A model is not a proper subclass of `AbstractSpan` / `AbstractSegment`."""
+
+
+class IncorrectRangeTypeError(RangeConfigurationError):
+    """`SpanConfig.range_field_type` is missing or not a supported range field."""
+
+
+class InvalidRangeFieldNameError(RangeConfigurationError):
+    """A range field name collides with a reserved name or does not exist."""
+
+
+class SegmentRelationshipError(RangeConfigurationError):
+    """`SegmentConfig.span_model` is missing, not a span model, or related wrongly."""
+
+
+# --- Ranges: values and operations -----------------------------------------------------
+
+
+class RangeValueError(SegmentsError, ValueError):
+    """A value or range given to an operation is invalid (type, bounds, emptiness)."""
+
+
+class IncorrectSpanRangeError(RangeValueError):
+    """A span's range is invalid: empty, inverted, infinite or of the wrong type."""
+
+
+class IncorrectSegmentRangeError(RangeValueError):
+    """A segment's range is invalid or does not fit its span."""
+
+
+class SegmentOperationError(SegmentsError):
+    """An operation cannot be applied in the current state (e.g. merge with no neighbour)."""
+
+
+class RangeIntegrityError(SegmentsError, IntegrityError):
+    """Postgres refused a change because it would break a span invariant.
+
+    ``invariant`` is one of ``"overlap"``, ``"containment"``, ``"gaps"``, ``"tiling"``,
+    ``"range"``; ``detail`` is the database's message, naming span, segment and ranges.
+    """
+
+    def __init__(self, message: str, *, invariant: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.invariant = invariant
+        self.detail = detail
+
+
+class OverlapError(RangeIntegrityError):
+    """Two active segments of one span would overlap."""
+
+
+class ContainmentError(RangeIntegrityError):
+    """An active segment would lie (partly) outside its span's current range."""
+
+
+class GapError(RangeIntegrityError):
+    """Segments would leave a gap although the span forbids segment gaps or span gaps."""
+
+
+# --- Conditions ------------------------------------------------------------------------
+
+
+class ConditionError(SegmentsError, ValueError):
+    """A condition tree is malformed. ``path`` locates the fault, e.g. ``$.all[2]``."""
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.reason = message
+
+
+class PythonOnlyConditionError(ConditionError):
+    """A tree cannot be compiled to SQL because a condition has no ``as_q``."""
+
+
+# --- Segmentation ----------------------------------------------------------------------
+
+
+class SegmentDefinitionError(SegmentsError, ValueError):
+    """A user segment's definition (SQL, static ids, method, conditions) is invalid."""
+
+
+class UnsafeSQLError(SegmentDefinitionError):
+    """User SQL is not exactly one read-only SELECT."""
+
+
+class RefreshError(SegmentsError):
+    """A refresh failed; the previous membership is untouched."""
+
+
+class NeverRefreshedError(SegmentsError):
+    """Membership of a user segment was asked before its first successful refresh."""
+
+
+class UnregisteredMethodError(SegmentDefinitionError):
+    """A manager-method definition names a method that is not registered."""
