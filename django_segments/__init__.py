@@ -27,6 +27,17 @@ _LAZY: dict[str, str] = {
     "SpanConfig": "django_segments.ranges.config",
     "SpanManager": "django_segments.ranges.querysets",
     "SpanQuerySet": "django_segments.ranges.querysets",
+    # conditions
+    "CompareCondition": "django_segments.conditions",
+    "Condition": "django_segments.conditions",
+    "ConditionsField": "django_segments.conditions",
+    "ConditionsFormField": "django_segments.conditions",
+    "ConditionsWidget": "django_segments.conditions",
+    "Definitions": "django_segments.conditions",
+    "conditions_from_module": "django_segments.conditions",
+    "default_definitions": "django_segments.conditions",
+    "eval_conditions": "django_segments.conditions",
+    "parse": "django_segments.conditions",
     # exceptions
     "ConditionError": "django_segments.exceptions",
     "ContainmentError": "django_segments.exceptions",
@@ -53,8 +64,14 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "AbstractSegment",
     "AbstractSpan",
+    "CompareCondition",
+    "Condition",
     "ConditionError",
+    "ConditionsField",
+    "ConditionsFormField",
+    "ConditionsWidget",
     "ContainmentError",
+    "Definitions",
     "GapError",
     "IncorrectRangeTypeError",
     "IncorrectSegmentRangeError",
@@ -80,6 +97,10 @@ __all__ = [
     "UnregisteredMethodError",
     "UnsafeSQLError",
     "__version__",
+    "conditions_from_module",
+    "default_definitions",
+    "eval_conditions",
+    "parse",
 ]
 
 

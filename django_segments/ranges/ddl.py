@@ -1,0 +1,357 @@
+"""Database objects that enforce span invariants: constraints and pgtrigger triggers.
+
+Everything here is generated from the model classes and installed by the user's ordinary
+migrations (Django constraints; django-pgtrigger triggers).
+
+How the checks work, per segment model:
+
+* ``no_overlap`` - exclusion constraint ``(span_id WITH =, segment_range WITH &&)`` over
+  active rows, ``DEFERRABLE INITIALLY IMMEDIATE``: checked at the end of each statement,
+  so one ``UPDATE`` that shifts many touching ranges passes.
+* ``range_valid`` - check constraint: non-empty, finite, ``[)`` bounds.
+* ``segments_check`` - deferred constraint triggers on the segment table (insert, delete,
+  update of span / range / deleted_at) and on the span table (insert, update of range /
+  deleted_at). At commit they check each changed span *once*: containment (two index
+  probes: first and last segment by lower bound), tiling / no gaps per `SpanConfig`
+  (``range_agg``), then rewrite ``previous_segment_id`` where range order changed.
+  Deduplication: a statement-level trigger bumps the transaction-local setting
+  ``segments.generation`` after every writing statement; a span checked at generation g
+  is skipped by later events until another statement writes (so ``SET CONSTRAINTS ...
+  IMMEDIATE`` followed by more writes re-checks).
+* The check locks the span row ``FOR NO KEY UPDATE`` so concurrent writers of one span
+  are checked one after the other, each seeing the other's committed rows (READ
+  COMMITTED); under REPEATABLE READ / SERIALIZABLE it also rewrites the span row so a
+  concurrent check fails with a serialization error instead of missing a change.
+* ``previous_guard`` - BEFORE UPDATE: ``previous_segment_id`` is maintained by the
+  database; values written by clients are ignored (stale ORM instances can still save).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import pgtrigger
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
+from django.db import models
+
+if TYPE_CHECKING:
+    from django_segments.ranges.kinds import RangeKind
+
+INTERNAL = "segments.internal"
+GENERATION = "segments.generation"
+CHECK_VIOLATION = "23514"
+
+
+def qn(name: str) -> str:
+    """Quote an SQL identifier. NOTE - Postgres folds unquoted names to lowercase."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pgid(table: str, suffix: str, limit: int = 63) -> str:
+    """A predictable object name ``<table>_<suffix>``, hashed down to ``limit`` characters."""
+    name = f"{table}_{suffix}".lower()
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha1(table.encode()).hexdigest()[:5]  # noqa: S324 - a name, not security
+    return f"{table[: limit - len(suffix) - 8]}_{digest}_{suffix}".lower()
+
+
+def range_constraints(table: str, field: str) -> list[models.CheckConstraint]:
+    """Check constraint: the range is non-empty, finite and uses ``[)`` bounds."""
+    q = models.Q(
+        **{
+            f"{field}__isempty": False,
+            f"{field}__lower_inf": False,
+            f"{field}__upper_inf": False,
+            f"{field}__lower_inc": True,
+            f"{field}__upper_inc": False,
+        }
+    )
+    return [models.CheckConstraint(condition=q, name=pgid(table, f"{field}_valid"))]
+
+
+def segment_constraints(table: str) -> list[Any]:
+    """Constraints of a segment table: valid range, and no overlap among active segments."""
+    return [
+        *range_constraints(table, "segment_range"),
+        ExclusionConstraint(
+            name=pgid(table, "no_overlap"),
+            expressions=[
+                ("span", RangeOperators.EQUAL),
+                ("segment_range", RangeOperators.OVERLAPS),
+            ],
+            condition=models.Q(deleted_at__isnull=True),
+            deferrable=models.Deferrable.IMMEDIATE,
+            violation_error_message="Active segments of one span must not overlap.",
+        ),
+    ]
+
+
+def segment_indexes(table: str) -> list[models.Index]:
+    """Btree on ``(span_id, lower(segment_range))`` for navigation and first/last probes."""
+    digest = hashlib.sha1(table.encode()).hexdigest()[:8]  # noqa: S324
+    return [
+        models.Index(
+            models.F("span"),
+            models.Func(models.F("segment_range"), function="lower"),
+            name=f"seg_{digest}_order",
+        )
+    ]
+
+
+class _GenerationTrigger(pgtrigger.Trigger):
+    """Statement-level: bump ``segments.generation`` after each writing statement."""
+
+    level = pgtrigger.Statement
+    when = pgtrigger.After
+    func = f"""
+        IF current_setting('{INTERNAL}', true) = 'on' THEN RETURN NULL; END IF;
+        PERFORM set_config('{GENERATION}',
+            (coalesce(nullif(current_setting('{GENERATION}', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+    """
+
+
+class _PreviousGuard(pgtrigger.Trigger):
+    """BEFORE UPDATE: keep ``previous_segment_id`` unless the library's repair writes it."""
+
+    level = pgtrigger.Row
+    when = pgtrigger.Before
+    operation = pgtrigger.Update
+    condition = pgtrigger.AnyChange("previous_segment")
+    func = f"""
+        IF current_setting('{INTERNAL}', true) IS DISTINCT FROM 'on' THEN
+            NEW.previous_segment_id := OLD.previous_segment_id;
+        END IF;
+        RETURN NEW;
+    """
+
+
+class SpanCheckTrigger(pgtrigger.Trigger):
+    """Deferred constraint trigger that checks every span touched by the firing row."""
+
+    level = pgtrigger.Row
+    when = pgtrigger.After
+    timing = pgtrigger.Deferred
+
+    def __init__(self, *, segment_model: Any, span_ids: str, **kwargs: Any) -> None:
+        self.segment_model = segment_model
+        self.span_ids = span_ids
+        super().__init__(**kwargs)
+
+    def get_declare(self, model: Any) -> list[tuple[str, str]]:
+        """Variables of the check (types follow the columns via %TYPE)."""
+        seg = self.segment_model._meta
+        span = seg.get_field("span").related_model._meta
+        kind = self.segment_model._span_options().kind
+        seg_table, span_table = qn(seg.db_table), qn(span.db_table)
+        return [
+            ("_gen", "text"),
+            ("_key", "text"),
+            ("_ids", f"{span_table}.{qn(span.pk.column)}%TYPE[]"),
+            ("_sid", f"{span_table}.{qn(span.pk.column)}%TYPE"),
+            ("_span_range", kind.range_sql_type),
+            ("_span_deleted", "timestamptz"),
+            ("_first", kind.range_sql_type),
+            ("_last", kind.range_sql_type),
+            ("_agg", kind.multirange_sql_type),
+            ("_bad_id", f"{seg_table}.{qn(seg.pk.column)}%TYPE"),
+            ("_bad_range", kind.range_sql_type),
+        ]
+
+    def get_func(self, model: Any) -> str:
+        """The PL/pgSQL body; see the module docstring."""
+        return check_body(self.segment_model, self.span_ids)
+
+
+def check_body(segment_model: Any, span_ids: str) -> str:
+    """Render the per-span check loop for ``segment_model``."""
+    seg = segment_model._meta
+    span_model = seg.get_field("span").related_model
+    options = segment_model._span_options()
+    kind: RangeKind = options.kind
+    t = {
+        "seg": qn(seg.db_table),
+        "span": qn(span_model._meta.db_table),
+        "span_pk": qn(span_model._meta.pk.column),
+        "seg_pk": qn(seg.pk.column),
+        "fk": qn(seg.get_field("span").column),
+        "rng": qn("segment_range"),
+        "prev": qn(seg.get_field("previous_segment").column),
+        "tag": hashlib.sha1(seg.db_table.encode()).hexdigest()[:10],  # noqa: S324
+        "containment": pgid(seg.db_table, "containment"),
+        "tiling": pgid(seg.db_table, "tiling"),
+        "gaps": pgid(seg.db_table, "gaps"),
+        "multirange": kind.multirange_sql_type,
+        "range": kind.range_sql_type,
+    }
+    active = f"{t['fk']} = _sid AND deleted_at IS NULL"
+    parts = [
+        f"_ids := {span_ids};",
+        f"_gen := coalesce(nullif(current_setting('{GENERATION}', true), ''), '0');",
+        "FOREACH _sid IN ARRAY _ids LOOP",
+        "  CONTINUE WHEN _sid IS NULL;",
+        f"  _key := 'segments.checked_{t['tag']}_' || md5(_sid::text);",
+        "  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;",
+        f"  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM {t['span']}"
+        f" WHERE {t['span_pk']} = _sid FOR NO KEY UPDATE;",
+        "  CONTINUE WHEN NOT FOUND;",
+        "  IF current_setting('transaction_isolation') <> 'read committed' THEN",
+        f"    PERFORM set_config('{INTERNAL}', 'on', true);",
+        f"    UPDATE {t['span']} SET {t['span_pk']} = {t['span_pk']} WHERE {t['span_pk']} = _sid;",
+        f"    PERFORM set_config('{INTERNAL}', 'off', true);",
+        "  END IF;",
+        f"  SELECT {t['rng']} INTO _first FROM {t['seg']} WHERE {active}"
+        f" ORDER BY lower({t['rng']}) ASC LIMIT 1;",
+        f"  SELECT {t['rng']} INTO _last FROM {t['seg']} WHERE {active}"
+        f" ORDER BY lower({t['rng']}) DESC LIMIT 1;",
+        _containment(t, active),
+    ]
+    if not options.allow_span_gaps:
+        parts.append(_tiling(t))
+    if not options.allow_segment_gaps:
+        parts.append(_gaps(t, active))
+    parts += [
+        f"  PERFORM set_config('{INTERNAL}', 'on', true);",
+        f"  UPDATE {t['seg']} AS s SET {t['prev']} = o.prev FROM ("
+        f"SELECT {t['seg_pk']} AS id, lag({t['seg_pk']}) OVER (ORDER BY lower({t['rng']})) AS prev"
+        f" FROM {t['seg']} WHERE {active}) AS o"
+        f" WHERE s.{t['seg_pk']} = o.id AND s.{t['prev']} IS DISTINCT FROM o.prev;",
+        f"  UPDATE {t['seg']} SET {t['prev']} = NULL WHERE {t['fk']} = _sid"
+        f" AND deleted_at IS NOT NULL AND {t['prev']} IS NOT NULL;",
+        f"  PERFORM set_config('{INTERNAL}', 'off', true);",
+        "  PERFORM set_config(_key, _gen, true);",
+        "END LOOP;",
+        "RETURN NULL;",
+    ]
+    return "\n".join(parts)
+
+
+def _raise(constraint: str, message: str, *args: str) -> str:
+    fmt_args = "".join(f", {a}" for a in args)
+    return (
+        f"RAISE EXCEPTION USING ERRCODE = '{CHECK_VIOLATION}', CONSTRAINT = '{constraint}', "
+        f"MESSAGE = format('{message}'{fmt_args});"
+    )
+
+
+def _containment(t: dict[str, str], active: str) -> str:
+    return "\n".join(
+        [
+            "  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN",
+            "    " + _raise(t["containment"], "span %s is deleted but still has active segments", "_sid"),
+            "  END IF;",
+            "  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN",
+            f"    SELECT {t['seg_pk']}, {t['rng']} INTO _bad_id, _bad_range FROM {t['seg']}"
+            f" WHERE {active} AND NOT {t['rng']} <@ _span_range ORDER BY lower({t['rng']}) LIMIT 1;",
+            "    "
+            + _raise(
+                t["containment"],
+                "segment %s of span %s has range %s outside the span range %s",
+                "_bad_id",
+                "_sid",
+                "_bad_range",
+                "_span_range",
+            ),
+            "  END IF;",
+        ]
+    )
+
+
+def _tiling(t: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            "  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range)"
+            " OR upper(_last) <> upper(_span_range)) THEN",
+            "    "
+            + _raise(
+                t["tiling"],
+                "segments of span %s must cover its whole range %s (span gaps are not allowed);"
+                " they run from %s to %s",
+                "_sid",
+                "_span_range",
+                "coalesce(lower(_first)::text, 'nothing')",
+                "coalesce(upper(_last)::text, 'nothing')",
+            ),
+            "  END IF;",
+        ]
+    )
+
+
+def _gaps(t: dict[str, str], active: str) -> str:
+    gap = (
+        f"(SELECT r FROM unnest({t['multirange']}({t['range']}(lower(_agg), upper(_agg))) - _agg) r"
+        " ORDER BY r LIMIT 1)"
+    )
+    return "\n".join(
+        [
+            f"  SELECT range_agg({t['rng']}) INTO _agg FROM {t['seg']} WHERE {active};",
+            "  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN",
+            "    "
+            + _raise(
+                t["gaps"],
+                "segments of span %s leave the gap %s (segment gaps are not allowed)",
+                "_sid",
+                gap,
+            ),
+            "  END IF;",
+        ]
+    )
+
+
+def segment_triggers() -> list[pgtrigger.Trigger]:
+    """Triggers on the segment table (the model is bound when pgtrigger renders them)."""
+    return [
+        _GenerationTrigger(
+            name="segments_generation",
+            operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
+        ),
+        _PreviousGuard(name="segments_previous_guard"),
+    ]
+
+
+def segment_check_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
+    """Deferred per-span checks fired by segment rows."""
+    return [
+        SpanCheckTrigger(
+            name="segments_check_write",
+            segment_model=segment_model,
+            operation=pgtrigger.Insert | pgtrigger.Delete,
+            span_ids="CASE WHEN TG_OP = 'DELETE' THEN ARRAY[OLD.span_id] ELSE ARRAY[NEW.span_id] END",
+        ),
+        SpanCheckTrigger(
+            name="segments_check_update",
+            segment_model=segment_model,
+            operation=pgtrigger.Update,
+            condition=pgtrigger.AnyChange("span", "segment_range", "deleted_at"),
+            span_ids="ARRAY[OLD.span_id, NEW.span_id]",
+        ),
+    ]
+
+
+def span_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
+    """Triggers on the span table for one segment model (named after the segment model)."""
+    label = segment_model._meta.model_name[:20]
+    triggers: list[pgtrigger.Trigger] = [
+        _GenerationTrigger(name=f"segments_gen_{label}", operation=pgtrigger.Insert | pgtrigger.Update),
+        SpanCheckTrigger(
+            name=f"segments_span_upd_{label}",
+            segment_model=segment_model,
+            operation=pgtrigger.Update,
+            condition=pgtrigger.AnyChange("current_range", "deleted_at"),
+            span_ids="ARRAY[NEW.id]",
+        ),
+    ]
+    if not segment_model._span_options().allow_span_gaps:
+        triggers.append(
+            SpanCheckTrigger(
+                name=f"segments_span_ins_{label}",
+                segment_model=segment_model,
+                operation=pgtrigger.Insert,
+                span_ids="ARRAY[NEW.id]",
+            )
+        )
+    return triggers

@@ -1,0 +1,551 @@
+"""Set-based range operations.
+
+Each operation runs in one transaction (a savepoint when nested): it locks the span row
+(``FOR NO KEY UPDATE``), issues a constant number of statements whatever the number of
+segments, then `finalize` makes Postgres run the deferred checks of this model
+immediately, so a violation surfaces here as a typed exception and the savepoint
+rolls back: nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from django_segments import signals
+from django_segments.exceptions import (
+    IncorrectSegmentRangeError,
+    IncorrectSpanRangeError,
+    RangeValueError,
+    SegmentOperationError,
+)
+from django_segments.ranges.ddl import SpanCheckTrigger, pgid, qn
+from django_segments.ranges.errors import typed_errors
+from django_segments.ranges.kinds import RangeKind
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Quoted names and SQL fragments for one segment model."""
+
+    seg: str
+    span: str
+    seg_pk: str
+    span_pk: str
+    fk: str
+    rng: str
+    kind: RangeKind
+    copy_columns: tuple[str, ...]
+    copy_fields: tuple[Any, ...]
+    soft: bool
+    span_soft: bool
+    immediate: str
+    deferred: str
+
+    def rng_of(self, lo: str, hi: str) -> str:
+        """SQL that builds a ``[lo, hi)`` range of this kind."""
+        return f"{self.kind.range_sql_type}({lo}, {hi}, '[)')"
+
+    @property
+    def val(self) -> str:
+        """A value placeholder cast to the element type."""
+        return f"%s::{self.kind.sql_type}"
+
+
+_TABLES: dict[Any, Tables] = {}
+
+
+def tables(segment_model: Any) -> Tables:
+    """Names used by the operations of ``segment_model`` (computed once per model)."""
+    if segment_model not in _TABLES:
+        _TABLES[segment_model] = _tables(segment_model)
+    return _TABLES[segment_model]
+
+
+def _tables(segment_model: Any) -> Tables:
+    import pgtrigger  # noqa: PLC0415
+
+    meta = segment_model._meta
+    span_model = meta.get_field("span").related_model
+    own = [
+        f
+        for f in meta.concrete_fields
+        if f.name not in {"id", "span", "segment_range", "previous_segment", "deleted_at"}
+        and not f.primary_key
+    ]
+    trigger_names = [
+        trigger.get_pgid(model)
+        for model, trigger in pgtrigger.registered()
+        if isinstance(trigger, SpanCheckTrigger) and trigger.segment_model is segment_model
+    ]
+    exclusion = qn(pgid(meta.db_table, "no_overlap"))
+    quoted_triggers = [qn(name) for name in trigger_names]
+    return Tables(
+        seg=qn(meta.db_table),
+        span=qn(span_model._meta.db_table),
+        seg_pk=qn(meta.pk.column),
+        span_pk=qn(span_model._meta.pk.column),
+        fk=qn(meta.get_field("span").column),
+        rng=qn("segment_range"),
+        kind=span_model._span_options_value.kind,
+        copy_columns=tuple(qn(f.column) for f in own),
+        copy_fields=tuple(own),
+        soft=segment_model._segment_options().soft_delete,
+        span_soft=span_model._span_options_value.soft_delete,
+        immediate=", ".join([exclusion, *quoted_triggers]),
+        deferred=", ".join(quoted_triggers),
+    )
+
+
+def _cursor(model: Any) -> Any:
+    return connections[router.db_for_write(model)].cursor()
+
+
+def finalize(segment_model: Any) -> None:
+    """Check this model's deferred constraints now, then defer them again.
+
+    NOTE - ``SET CONSTRAINTS ... IMMEDIATE`` fires pending deferred trigger events at once;
+    the exclusion constraint is ``INITIALLY IMMEDIATE`` and stays so.
+    """
+    t = tables(segment_model)
+    with _cursor(segment_model) as cursor:
+        cursor.execute(f"SET CONSTRAINTS {t.immediate} IMMEDIATE")
+        if t.deferred:
+            cursor.execute(f"SET CONSTRAINTS {t.deferred} DEFERRED")
+
+
+def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
+    cursor.execute(
+        f"SELECT lower(current_range), upper(current_range), deleted_at FROM {t.span}"
+        f" WHERE {t.span_pk} = %s FOR NO KEY UPDATE",
+        [span_id],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise SegmentOperationError(f"span {span_id} does not exist")
+    if row[2] is not None:
+        raise SegmentOperationError(f"span {span_id} is deleted")
+    return row[0], row[1]
+
+
+def _delta_sql(t: Tables) -> str:
+    if t.kind.name == "date":
+        return "%s::integer"
+    if t.kind.name == "datetime":
+        return "%s::interval"
+    return f"%s::{t.kind.sql_type}"
+
+
+def _delta_param(t: Tables, delta: Any) -> Any:
+    return delta.days if isinstance(delta, dt.timedelta) and t.kind.name == "date" else delta
+
+
+def _remove_sql(t: Tables, where: str) -> str:
+    if t.soft:
+        return f"UPDATE {t.seg} SET deleted_at = now() WHERE deleted_at IS NULL AND {where}"
+    return f"DELETE FROM {t.seg} WHERE deleted_at IS NULL AND {where}"
+
+
+def _refresh(instance: Any) -> None:
+    instance.refresh_from_db()
+
+
+def _target(kind: RangeKind, current: Any, to: Any, delta: Any, what: str) -> Any:
+    if (to is None) == (delta is None):
+        raise RangeValueError(f"{what}: give exactly one of to_value or delta_value")
+    if to is not None:
+        return kind.check_value(to, f"{what} to_value")
+    return current + kind.check_delta(delta, f"{what} delta_value")
+
+
+# --- span operations ------------------------------------------------------------------
+
+
+def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -> Any:
+    """`AbstractSpan.append`: lock, extend the span, insert the new last segment."""
+    model = span.segment_model()
+    t = tables(model)
+    kind = t.kind
+    if (to_value is None) == (delta_value is None):
+        raise RangeValueError("append(): give exactly one of to_value or delta_value")
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        lower, upper = _lock_span(cursor, t, span.pk)
+        new_upper = _target(kind, upper, to_value, delta_value, "append()")
+        if not new_upper > upper:
+            msg = f"append(): the new upper bound {new_upper} must be above the span's upper bound {upper}"
+            raise IncorrectSpanRangeError(msg)
+        with signals.nested(span, "span", "update", operation="append"):
+            cursor.execute(
+                f"UPDATE {t.span} SET current_range = {t.rng_of('lower(current_range)', t.val)}"
+                f" WHERE {t.span_pk} = %s",
+                [new_upper, span.pk],
+            )
+            segment = model(
+                span=span, segment_range=kind.make(upper, new_upper, "appended segment"), **fields
+            )
+            segment.save()
+            finalize(model)
+    span.current_range = kind.make(lower, new_upper, "current_range")
+    return segment
+
+
+def shift_span(span: Any, delta_value: Any) -> None:
+    """`AbstractSpan.shift_by_value`: two UPDATEs (span, its active segments)."""
+    model = span.segment_model()
+    t = tables(model)
+    delta = _delta_param(t, t.kind.check_delta(delta_value, "shift_by_value() delta_value"))
+    shifted = t.rng_of(f"lower({{c}}) + {_delta_sql(t)}", f"upper({{c}}) + {_delta_sql(t)}")
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        _lock_span(cursor, t, span.pk)
+        with signals.nested(span, "span", "update", operation="shift_by_value"):
+            cursor.execute(
+                f"UPDATE {t.span} SET current_range = {shifted.format(c='current_range')}"
+                f" WHERE {t.span_pk} = %s",
+                [delta, delta, span.pk],
+            )
+            cursor.execute(
+                f"UPDATE {t.seg} SET {t.rng} = {shifted.format(c=t.rng)}"
+                f" WHERE {t.fk} = %s AND deleted_at IS NULL",
+                [delta, delta, span.pk],
+            )
+            finalize(model)
+    _refresh(span)
+
+
+def shift_span_bound(
+    span: Any, bound: Literal["lower", "upper"], *, to: Any = None, delta: Any = None
+) -> None:
+    """Move one bound of a span; segments follow (removed, clipped or extended)."""
+    model = span.segment_model()
+    t = tables(model)
+    name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        lower, upper = _lock_span(cursor, t, span.pk)
+        old = lower if bound == "lower" else upper
+        value = _target(t.kind, old, to, delta, name)
+        new_lower, new_upper = (value, upper) if bound == "lower" else (lower, value)
+        if not new_lower < new_upper:
+            msg = f"{name}: the span would become empty: [{new_lower}, {new_upper})"
+            raise IncorrectSpanRangeError(msg)
+        with signals.nested(span, "span", "update", operation=name):
+            cursor.execute(
+                f"UPDATE {t.span} SET current_range = {t.rng_of(t.val, t.val)} WHERE {t.span_pk} = %s",
+                [new_lower, new_upper, span.pk],
+            )
+            _follow_bound(cursor, t, span.pk, bound, old=old, new=value)
+            finalize(model)
+    _refresh(span)
+
+
+def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> None:
+    """Remove segments beyond the new bound, clip the straddler, or extend the edge one."""
+    v = t.val
+    if bound == "lower":
+        cursor.execute(_remove_sql(t, f"{t.fk} = %s AND upper({t.rng}) <= {v}"), [span_id, new])
+        cursor.execute(
+            f"UPDATE {t.seg} SET {t.rng} = {t.rng_of(v, f'upper({t.rng})')}"
+            f" WHERE {t.fk} = %s AND deleted_at IS NULL AND ("
+            f"(lower({t.rng}) < {v} AND upper({t.rng}) > {v}) OR ({v} < {v} AND lower({t.rng}) = {v}))",
+            [new, span_id, new, new, new, old, old],
+        )
+    else:
+        cursor.execute(_remove_sql(t, f"{t.fk} = %s AND lower({t.rng}) >= {v}"), [span_id, new])
+        cursor.execute(
+            f"UPDATE {t.seg} SET {t.rng} = {t.rng_of(f'lower({t.rng})', v)}"
+            f" WHERE {t.fk} = %s AND deleted_at IS NULL AND ("
+            f"(lower({t.rng}) < {v} AND upper({t.rng}) > {v}) OR ({v} > {v} AND upper({t.rng}) = {v}))",
+            [new, span_id, new, new, new, old, old],
+        )
+
+
+def soft_delete_span(span: Any) -> None:
+    """Soft-delete a span and its active segments (two UPDATEs)."""
+    model = span.segment_model()
+    t = tables(model)
+    with _cursor(model) as cursor:
+        _lock_span(cursor, t, span.pk)
+        cursor.execute(
+            f"UPDATE {t.seg} SET deleted_at = now() WHERE {t.fk} = %s AND deleted_at IS NULL",
+            [span.pk],
+        )
+        cursor.execute(f"UPDATE {t.span} SET deleted_at = now() WHERE {t.span_pk} = %s", [span.pk])
+        finalize(model)
+    span.deleted_at = timezone.now()
+
+
+# --- segment operations ---------------------------------------------------------------
+
+
+def soft_delete_segment(segment: Any) -> None:
+    """Soft-delete one segment."""
+    model = type(segment)
+    t = tables(model)
+    with _cursor(model) as cursor:
+        _lock_span(cursor, t, segment.span_id)
+        cursor.execute(
+            f"UPDATE {t.seg} SET deleted_at = now() WHERE {t.seg_pk} = %s AND deleted_at IS NULL",
+            [segment.pk],
+        )
+        finalize(model)
+    segment.deleted_at = timezone.now()
+
+
+def _copy_lists(
+    t: Tables, fields_to_copy: list[str] | None, connection: Any
+) -> tuple[list[str], list[str], list[Any]]:
+    """Columns and SELECT expressions for a copied row, plus parameters for defaults."""
+    columns, exprs, params = [], [], []
+    names = None if fields_to_copy is None else set(fields_to_copy)
+    known = {f.name for f in t.copy_fields}
+    if names is not None and names - known:
+        msg = f"fields_to_copy names unknown fields: {sorted(names - known)}; copyable: {sorted(known)}"
+        raise RangeValueError(msg)
+    for field, column in zip(t.copy_fields, t.copy_columns, strict=True):
+        columns.append(column)
+        if names is None or field.name in names:
+            exprs.append(f"s.{column}")
+        else:
+            exprs.append("%s")
+            params.append(field.get_db_prep_save(field.get_default(), connection))
+    return columns, exprs, params
+
+
+def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> Any:
+    """`AbstractSegment.split`: one statement shrinks the segment and inserts the upper part."""
+    model = type(segment)
+    t = tables(model)
+    value = t.kind.check_value(split_value, "split_value")
+    columns, exprs, defaults = _copy_lists(t, fields_to_copy, connections[router.db_for_write(model)])
+    extra_cols = "".join(f", {c}" for c in columns)
+    extra_vals = "".join(f", {e}" for e in exprs)
+    v = t.val
+    sql = (
+        f"WITH old AS (SELECT {t.seg_pk} AS id, upper({t.rng}) AS up FROM {t.seg}"
+        f" WHERE {t.seg_pk} = %s AND deleted_at IS NULL AND lower({t.rng}) < {v} AND upper({t.rng}) > {v}),"
+        f" shrunk AS (UPDATE {t.seg} SET {t.rng} = {t.rng_of(f'lower({t.rng})', v)}"
+        f" FROM old WHERE {t.seg}.{t.seg_pk} = old.id RETURNING old.up)"
+        f" INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+        f" SELECT s.{t.fk}, {t.rng_of(v, 'shrunk.up')}{extra_vals} FROM {t.seg} AS s, shrunk"
+        f" WHERE s.{t.seg_pk} = %s RETURNING {t.seg_pk}"
+    )
+    params = [segment.pk, value, value, value, value, *defaults, segment.pk]
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        _lock_span(cursor, t, segment.span_id)
+        with signals.nested(segment, "segment", "update", "split", split_value=value):
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if row is None:
+                raise _not_inside(cursor, t, segment, value)
+            finalize(model)
+    _refresh(segment)
+    return model.objects.get(pk=row[0])
+
+
+def _not_inside(cursor: Any, t: Tables, segment: Any, value: Any) -> Exception:
+    cursor.execute(
+        f"SELECT {t.rng}::text, deleted_at IS NOT NULL FROM {t.seg} WHERE {t.seg_pk} = %s",
+        [segment.pk],
+    )
+    row = cursor.fetchone()
+    if row is None or row[1]:
+        return SegmentOperationError(f"segment {segment.pk} does not exist or is deleted")
+    return IncorrectSegmentRangeError(
+        f"split value {value} must lie strictly inside segment {segment.pk}'s range {row[0]}"
+    )
+
+
+def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
+    """Remove ``segment`` and stretch its lower or upper neighbour over it (one statement)."""
+    model = type(segment)
+    t = tables(model)
+    if into == "lower":
+        pick = f"lower(s.{t.rng}) < lower(me.r) ORDER BY lower(s.{t.rng}) DESC"
+        stretched = t.rng_of(f"lower({t.seg}.{t.rng})", "upper(me.r)")
+    else:
+        pick = f"lower(s.{t.rng}) > lower(me.r) ORDER BY lower(s.{t.rng}) ASC"
+        stretched = t.rng_of("lower(me.r)", f"upper({t.seg}.{t.rng})")
+    if t.soft:
+        gone = (
+            f"UPDATE {t.seg} SET deleted_at = now() FROM me, nb WHERE {t.seg}.{t.seg_pk} = me.id RETURNING 1"
+        )
+    else:
+        gone = f"DELETE FROM {t.seg} USING me, nb WHERE {t.seg}.{t.seg_pk} = me.id RETURNING 1"
+    sql = (
+        f"WITH me AS (SELECT {t.seg_pk} AS id, {t.fk} AS span_id, {t.rng} AS r FROM {t.seg}"
+        f" WHERE {t.seg_pk} = %s AND deleted_at IS NULL),"
+        f" nb AS (SELECT s.{t.seg_pk} AS id FROM {t.seg} AS s, me WHERE s.{t.fk} = me.span_id"
+        f" AND s.deleted_at IS NULL AND {pick} LIMIT 1),"
+        f" gone AS ({gone})"
+        f" UPDATE {t.seg} SET {t.rng} = {stretched} FROM me, nb WHERE {t.seg}.{t.seg_pk} = nb.id"
+        f" RETURNING {t.seg}.{t.seg_pk}"
+    )
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        _lock_span(cursor, t, segment.span_id)
+        with signals.nested(segment, "segment", "update", "merge", into=into):
+            cursor.execute(sql, [segment.pk])
+            row = cursor.fetchone()
+            if row is None:
+                raise _no_neighbour(cursor, t, segment, into)
+            finalize(model)
+    if t.soft:
+        _refresh(segment)
+    return model.objects.get(pk=row[0])
+
+
+def _no_neighbour(cursor: Any, t: Tables, segment: Any, into: str) -> Exception:
+    cursor.execute(f"SELECT deleted_at IS NOT NULL FROM {t.seg} WHERE {t.seg_pk} = %s", [segment.pk])
+    row = cursor.fetchone()
+    if row is None or row[0]:
+        return SegmentOperationError(f"segment {segment.pk} does not exist or is deleted")
+    position = "first" if into == "lower" else "last"
+    return SegmentOperationError(
+        f"segment {segment.pk} is the {position} segment of span {segment.span_id}: "
+        f"there is no {into} neighbour to merge into"
+    )
+
+
+def shift_segment(
+    segment: Any,
+    *,
+    to_lower: Any = None,
+    to_upper: Any = None,
+    delta_lower: Any = None,
+    delta_upper: Any = None,
+) -> None:
+    """Move a segment's bounds; touching (or newly overlapped) neighbours follow."""
+    model = type(segment)
+    t = tables(model)
+    kind = t.kind
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        _lock_span(cursor, t, segment.span_id)
+        me, prev, nxt = _neighbourhood(cursor, t, segment)
+        lo = _new_bound(kind, me[1], to_lower, delta_lower, "lower")
+        hi = _new_bound(kind, me[2], to_upper, delta_upper, "upper")
+        if not lo < hi:
+            raise IncorrectSegmentRangeError(f"segment {segment.pk} would become empty: [{lo}, {hi})")
+        updates = [(me[0], lo, hi)]
+        if prev and (prev[2] == me[1] or lo < prev[2]):
+            updates.append(_follow(prev, prev[1], lo, segment, "preceding"))
+        if nxt and (nxt[1] == me[2] or hi > nxt[1]):
+            updates.append(_follow(nxt, hi, nxt[2], segment, "following"))
+        with signals.nested(segment, "segment", "update", operation="shift"):
+            values = ", ".join(f"(%s, {t.val}, {t.val})" for _ in updates)
+            cursor.execute(
+                f"UPDATE {t.seg} SET {t.rng} = {t.rng_of('v.lo', 'v.hi')}"
+                f" FROM (VALUES {values}) AS v(id, lo, hi) WHERE {t.seg}.{t.seg_pk} = v.id",
+                [p for row in updates for p in row],
+            )
+            finalize(model)
+    _refresh(segment)
+
+
+def _neighbourhood(cursor: Any, t: Tables, segment: Any) -> tuple[Any, Any, Any]:
+    """(id, lower, upper) of the segment and of its active neighbours, in one query."""
+    cursor.execute(
+        f"WITH o AS (SELECT {t.seg_pk} AS id, lower({t.rng}) AS lo, upper({t.rng}) AS hi,"
+        f" lag({t.seg_pk}) OVER w AS p, lead({t.seg_pk}) OVER w AS n FROM {t.seg}"
+        f" WHERE {t.fk} = %s AND deleted_at IS NULL WINDOW w AS (ORDER BY lower({t.rng})))"
+        f" SELECT o.id, o.lo, o.hi, o.id = me.id, o.id = me.p, o.id = me.n FROM o,"
+        f" (SELECT id, p, n FROM o WHERE id = %s) AS me WHERE o.id IN (me.id, me.p, me.n)",
+        [segment.span_id, segment.pk],
+    )
+    me = prev = nxt = None
+    for row_id, lo, hi, is_me, is_prev, is_next in cursor.fetchall():
+        if is_me:
+            me = (row_id, lo, hi)
+        elif is_prev:
+            prev = (row_id, lo, hi)
+        elif is_next:
+            nxt = (row_id, lo, hi)
+    if me is None:
+        raise SegmentOperationError(f"segment {segment.pk} does not exist or is deleted")
+    return me, prev, nxt
+
+
+def _new_bound(kind: RangeKind, current: Any, to: Any, delta: Any, which: str) -> Any:
+    if to is not None:
+        return kind.check_value(to, f"new {which} bound")
+    if delta is not None:
+        return current + kind.check_delta(delta, f"{which} delta_value")
+    return current
+
+
+def _follow(neighbour: Any, lo: Any, hi: Any, segment: Any, which: str) -> tuple[Any, Any, Any]:
+    if not lo < hi:
+        msg = (
+            f"moving segment {segment.pk} would empty its {which} neighbour {neighbour[0]} "
+            f"[{neighbour[1]}, {neighbour[2]}); merge it first"
+        )
+        raise SegmentOperationError(msg)
+    return (neighbour[0], lo, hi)
+
+
+def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) -> Any:
+    """`AbstractSegment.insert`: remove covered, clip and cut overlapped, insert (4 statements)."""
+    t = tables(model)
+    rng = t.kind.coerce(segment_range, "segment_range")
+    a, b = rng.lower, rng.upper
+    columns, exprs, _ = _copy_lists(t, None, None)
+    extra_cols = "".join(f", {c}" for c in columns)
+    extra_vals = "".join(f", {e}" for e in exprs)
+    v = t.val
+    with (
+        typed_errors(),
+        transaction.atomic(using=router.db_for_write(model)),
+        _cursor(model) as cursor,
+    ):
+        lower, upper = _lock_span(cursor, t, span.pk)
+        if not (lower <= a and b <= upper):
+            msg = f"insert(): range [{a}, {b}) must lie inside span {span.pk}'s range [{lower}, {upper})"
+            raise IncorrectSegmentRangeError(msg)
+        new = model(span=span, segment_range=rng, **fields)
+        with signals.nested(new, "segment", "create", "insert"):
+            cursor.execute(_remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}"), [span.pk, a, b])
+            cursor.execute(
+                f"WITH cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+                f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
+                f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
+                f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v} RETURNING 1)"
+                f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
+                f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
+                f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}",
+                [b, span.pk, a, b, a, a, b, span.pk, a, b],
+            )
+            _base_save(new)
+            finalize(model)
+    return new
+
+
+def _base_save(instance: Any) -> None:
+    """Save without the segment's own signals (the operation sends its own)."""
+    from django_segments.ranges.models import AbstractSegment  # noqa: PLC0415
+
+    super(AbstractSegment, instance).save()
