@@ -5,7 +5,11 @@
 | E001 | error | ``pgtrigger`` is not in ``INSTALLED_APPS`` |
 | E002 | error | the ``btree_gist`` extension is neither installed nor available |
 | E003 | error | a database used by the library is not PostgreSQL |
+| E004 | error | pgtrigger's model Meta or migration integration is turned off |
+| E010 | error | a span model with ``allow_span_gaps=False`` has no segment model |
 | W001 | warning | PostgreSQL older than 14 |
+| W002 | warning | a constraint trigger of a segment model is missing from the database |
+| W010 | warning | a span model has no segment model |
 """
 
 from __future__ import annotations
@@ -53,8 +57,7 @@ def check_database(
         if connection.vendor != "postgresql":
             messages.append(
                 checks.Error(
-                    f"Database {alias!r} uses {connection.vendor!r}; django-segments needs "
-                    "PostgreSQL.",
+                    f"Database {alias!r} uses {connection.vendor!r}; django-segments needs PostgreSQL.",
                     id="django_segments.E003",
                 )
             )
@@ -100,5 +103,86 @@ def _check_postgres(alias: str) -> list:
                 "exclusion constraints that forbid overlapping segments need it.",
                 id="django_segments.E002",
             )
+        )
+    return messages
+
+
+def _span_models() -> list[Any]:
+    from django_segments.ranges.models import AbstractSpan  # noqa: PLC0415
+
+    return [m for m in apps.get_models() if issubclass(m, AbstractSpan)]
+
+
+@checks.register(checks.Tags.models)
+def check_range_models(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list:
+    """E004: pgtrigger integration off; E010 / W010: a span model without a segment model."""
+    import pgtrigger.features  # noqa: PLC0415
+
+    messages: list = []
+    spans = _span_models()
+    if spans and not (pgtrigger.features.model_meta() and pgtrigger.features.migrations()):
+        messages.append(
+            checks.Error(
+                "PGTRIGGER_MODEL_META or PGTRIGGER_MIGRATIONS is False: the span and segment "
+                "triggers would not be installed by migrations.",
+                hint="Remove those settings (both default to True).",
+                id="django_segments.E004",
+            )
+        )
+    for span in spans:
+        if getattr(span, "_segment_model", None) is not None:
+            continue
+        strict = not span._span_options_value.allow_span_gaps
+        cls = checks.Error if strict else checks.Warning
+        messages.append(
+            cls(
+                f"{span._meta.label} has no segment model."
+                + (" With allow_span_gaps=False it cannot even be created." if strict else ""),
+                hint="Declare a subclass of AbstractSegment whose SegmentConfig.span_model names it.",
+                obj=span,
+                id="django_segments.E010" if strict else "django_segments.W010",
+            )
+        )
+    return messages
+
+
+@checks.register(checks.Tags.database)
+def check_triggers_installed(
+    app_configs: Sequence[Any] | None = None,
+    databases: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> list:
+    """W002: constraint triggers of a segment model are missing from the database."""
+    import pgtrigger  # noqa: PLC0415
+    from django.db import router  # noqa: PLC0415
+
+    from django_segments.ranges.ddl import SpanCheckTrigger  # noqa: PLC0415
+
+    expected: dict[str, list[tuple[Any, str]]] = {}
+    registered: list[tuple[Any, Any]] = list(pgtrigger.registered())
+    for model, trigger in registered:
+        if isinstance(trigger, SpanCheckTrigger):
+            alias = router.db_for_write(model)
+            expected.setdefault(alias, []).append((model, trigger.get_pgid(model)))
+    messages: list = []
+    for alias in _postgres_aliases(databases):
+        wanted = expected.get(alias, [])
+        if not wanted or connections[alias].vendor != "postgresql":
+            continue
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)", [[name for _, name in wanted]]
+            )
+            present = {row[0] for row in cursor.fetchall()}
+        messages.extend(
+            checks.Warning(
+                f"Trigger {name} enforcing span invariants of {model._meta.label} is not installed "
+                f"in database {alias!r}.",
+                hint="Run migrate; without it Postgres does not check containment and gaps.",
+                obj=model,
+                id="django_segments.W002",
+            )
+            for model, name in wanted
+            if name not in present
         )
     return messages

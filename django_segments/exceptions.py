@@ -70,7 +70,12 @@ class RangeIntegrityError(SegmentsError, IntegrityError):
 
 
 class OverlapError(RangeIntegrityError):
-    """Two active segments of one span would overlap."""
+    """Two active segments of one span would overlap.
+
+    ``conflicting_segment_id`` is the existing segment collided with, when known.
+    """
+
+    conflicting_segment_id: object = None
 
 
 class ContainmentError(RangeIntegrityError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError, connections, router
 
 from django_segments.exceptions import (
     ContainmentError,
@@ -41,12 +43,51 @@ def translate(exc: IntegrityError) -> IntegrityError:
     return exc
 
 
+# "Key (span_id, segment_range)=(1, [0,7)) conflicts with existing key (span_id, segment_range)=(1, [5,9))."
+_EXISTING = re.compile(r"conflicts with existing key \([^)]*\)=\((?P<span>[^,]+), (?P<range>.+)\)\.?$")
+
+
+def name_conflicting_segment(error: RangeIntegrityError, segment_model: Any) -> RangeIntegrityError:
+    """Add the id of the existing segment an `OverlapError` collided with to its message.
+
+    Runs after the failed statement's savepoint was rolled back, so the connection can
+    still query; if it cannot, the error is returned unchanged.
+    """
+    match = _EXISTING.search(error.detail)
+    if not isinstance(error, OverlapError) or match is None or segment_model is None:
+        return error
+    kind = segment_model._span_options().kind
+    table = segment_model._meta.db_table
+    try:
+        with connections[router.db_for_write(segment_model)].cursor() as cursor:
+            cursor.execute(
+                f'SELECT id FROM "{table}" WHERE span_id::text = %s'
+                f" AND segment_range = %s::{kind.range_sql_type} AND deleted_at IS NULL",
+                [match["span"], match["range"]],
+            )
+            row = cursor.fetchone()
+    except DatabaseError:  # pragma: no cover - the outer transaction is already broken
+        return error
+    if row is None:
+        return error
+    named = OverlapError(
+        f"{error} - it overlaps segment {row[0]} {match['range']} of span {match['span']}",
+        invariant=error.invariant,
+        detail=error.detail,
+    )
+    named.conflicting_segment_id = row[0]
+    return named
+
+
 @contextmanager
-def typed_errors() -> Iterator[None]:
+def typed_errors(segment_model: Any = None) -> Iterator[None]:
     """Re-raise integrity errors from span constraints and triggers as typed exceptions."""
     try:
         yield
     except RangeIntegrityError:
         raise
     except IntegrityError as exc:
-        raise translate(exc) from exc.__cause__
+        error = translate(exc)
+        if isinstance(error, OverlapError):
+            error = name_conflicting_segment(error, segment_model)
+        raise error from exc.__cause__

@@ -124,6 +124,7 @@ class SegmentBase(ModelBase):
             editable=False,
             on_delete=models.DO_NOTHING,
             db_constraint=False,
+            db_index=False,
             related_name="+",
             help_text="The preceding active segment in range order; maintained by the database.",
         )
@@ -322,7 +323,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         self.segment_range = _coerce(self._span_options().kind, self.segment_range, "segment_range")
         adding = self._state.adding
         with (
-            typed_errors(),
+            typed_errors(type(self)),
             transaction.atomic(using=kwargs.get("using")),
             signals.nested(self, "segment", "create" if adding else "update"),
         ):
@@ -336,7 +337,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         """
         soft = self._segment_options().soft_delete
         with (
-            typed_errors(),
+            typed_errors(type(self)),
             transaction.atomic(),
             signals.nested(self, "segment", "delete_or_soft_delete", "soft_delete" if soft else "delete"),
         ):

@@ -173,7 +173,7 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
     if (to_value is None) == (delta_value is None):
         raise RangeValueError("append(): give exactly one of to_value or delta_value")
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
@@ -204,7 +204,7 @@ def shift_span(span: Any, delta_value: Any) -> None:
     delta = _delta_param(t, t.kind.check_delta(delta_value, "shift_by_value() delta_value"))
     shifted = t.rng_of(f"lower({{c}}) + {_delta_sql(t)}", f"upper({{c}}) + {_delta_sql(t)}")
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
@@ -232,7 +232,7 @@ def shift_span_bound(
     t = tables(model)
     name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
@@ -346,7 +346,7 @@ def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> A
     )
     params = [segment.pk, value, value, value, value, *defaults, segment.pk]
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
@@ -400,7 +400,7 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
         f" RETURNING {t.seg}.{t.seg_pk}"
     )
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
@@ -441,7 +441,7 @@ def shift_segment(
     t = tables(model)
     kind = t.kind
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
@@ -518,7 +518,7 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
     with (
-        typed_errors(),
+        typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
         _cursor(model) as cursor,
     ):
