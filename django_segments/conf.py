@@ -92,3 +92,12 @@ def refresh_on_save() -> str | None:
     """``SEGMENTS_REFRESH_ON_SAVE``: ``"sync"``, ``"task"`` or ``None`` (off). Default None."""
     value = getattr(settings, "SEGMENTS_REFRESH_ON_SAVE", None)
     return None if value is None else str(value)
+
+
+def condition_definitions_module() -> str | None:
+    """``SEGMENTS_CONDITIONS``: dotted path of the module holding your condition classes.
+
+    Default: None, an empty registry. Read by `django_segments.conditions.default_definitions`.
+    """
+    value = getattr(settings, "SEGMENTS_CONDITIONS", None)
+    return None if value is None else str(value)
