@@ -27,14 +27,10 @@ class CreateBtreeGist(Operation):
     def state_forwards(self, app_label: str, state: Any) -> None:
         """Extensions have no model state."""
 
-    def database_forwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         """Create the extension, translating a permission failure into `ExtensionError`."""
         connection = schema_editor.connection
-        if connection.vendor != "postgresql" or not router.allow_migrate(
-            connection.alias, app_label
-        ):
+        if connection.vendor != "postgresql" or not router.allow_migrate(connection.alias, app_label):
             return
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [self.extension])
@@ -53,9 +49,7 @@ class CreateBtreeGist(Operation):
             )
             raise ExtensionError(msg) from exc
 
-    def database_backwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         """Leave the extension in place: other objects may depend on it."""
 
     def describe(self) -> str:

@@ -126,9 +126,7 @@ def _has_extension(dbname: str) -> bool:
         return row.fetchone()[0] == 1
 
 
-def test_extension_migration_fails_clearly_without_privilege(
-    scratch_database, django_db_blocker
-) -> None:
+def test_extension_migration_fails_clearly_without_privilege(scratch_database, django_db_blocker) -> None:
     dbname, role = scratch_database
     with (
         django_db_blocker.unblock(),

@@ -138,8 +138,9 @@ def _resolve_span_model(model_name: str, span_model: Any) -> Any:
     if span_model is None:
         raise SegmentRelationshipError(f"{where} is required")
     if isinstance(span_model, str):
+        app_label, _, name = span_model.partition(".")  # "Span" without a dot: LookupError below
         try:
-            span_model = apps.get_registered_model(*span_model.split(".", 1))
+            span_model = apps.get_registered_model(app_label, name)
         except (LookupError, ValueError) as exc:
             msg = f"{where} {span_model!r} is not a model defined before {model_name}"
             raise SegmentRelationshipError(msg) from exc

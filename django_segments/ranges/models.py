@@ -194,8 +194,13 @@ class AbstractSpan(_Base, metaclass=SpanBase):
             signals.nested(self, "span", "create" if adding else "update"),
         ):
             super().save(*args, **kwargs)
+            segment_model = getattr(type(self), "_segment_model", None)
             if adding and not self._span_options().allow_span_gaps:
                 self.segment_model()(span=self, segment_range=self.current_range).save()
+            elif segment_model is not None:
+                # Check now (like every operation), so a violation is a typed error here
+                # and post signals are sent only for a valid change.
+                operations.finalize(segment_model)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         """Soft-delete (``SpanConfig.soft_delete``) or delete the span and its segments."""
@@ -328,6 +333,9 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             signals.nested(self, "segment", "create" if adding else "update"),
         ):
             super().save(*args, **kwargs)
+            # Run the deferred checks now: a violation is a typed error raised here, the
+            # savepoint rolls back, post signals are not sent and previous_segment is set.
+            operations.finalize(type(self))
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         """Soft-delete (``SegmentConfig.soft_delete``) or delete this segment.
@@ -343,8 +351,15 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         ):
             if soft:
                 return operations.soft_delete_segment(self)
-            result = super().delete(*args, **kwargs)
-            operations.finalize(type(self))
+            pk = self.pk
+            try:
+                result = super().delete(*args, **kwargs)
+                operations.finalize(type(self))
+            except BaseException:
+                # NOTE - Django clears the primary key once the DELETE ran; a refused or
+                # failed check rolls the row back, so the instance must keep its key.
+                self.pk = pk
+                raise
             return result
 
     # --- operations --------------------------------------------------------------------

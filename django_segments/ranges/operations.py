@@ -9,7 +9,10 @@ rolls back: nothing is half-applied.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,12 +108,48 @@ def _cursor(model: Any) -> Any:
     return connections[router.db_for_write(model)].cursor()
 
 
+_DEFERRED: contextvars.ContextVar[set[Any] | None] = contextvars.ContextVar("segments_deferred", default=None)
+
+
+@contextmanager
+def defer_checks(using: str | None = None) -> Iterator[None]:
+    """Run the block in one transaction and check span invariants once, at its end.
+
+    Inside the block, saves and operations skip their immediate checks, so a sequence of
+    writes may pass through states that break the invariants (e.g. moving two segments
+    of a tiled span one after the other). At the end every touched segment model is
+    checked; a violation raises the typed exception and the whole block rolls back.
+    Overlaps are still refused per statement unless the exclusion constraint is
+    deferred too (``SET CONSTRAINTS <name> DEFERRED``).
+    """
+    if _DEFERRED.get() is not None:  # nested: the outermost block checks
+        yield
+        return
+    touched: set[Any] = set()
+    token = _DEFERRED.set(touched)
+    try:
+        with transaction.atomic(using=using):
+            yield
+            _DEFERRED.set(None)
+            for model in sorted(touched, key=lambda m: m._meta.label):
+                with typed_errors(model):
+                    finalize(model)
+    finally:
+        _DEFERRED.reset(token)
+
+
 def finalize(segment_model: Any) -> None:
     """Check this model's deferred constraints now, then defer them again.
+
+    Inside `defer_checks` this only records the model; the block checks at its end.
 
     NOTE - ``SET CONSTRAINTS ... IMMEDIATE`` fires pending deferred trigger events at once;
     the exclusion constraint is ``INITIALLY IMMEDIATE`` and stays so.
     """
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        deferred.add(segment_model)
+        return
     t = tables(segment_model)
     with _cursor(segment_model) as cursor:
         cursor.execute(f"SET CONSTRAINTS {t.immediate} IMMEDIATE")
@@ -151,6 +190,9 @@ def _remove_sql(t: Tables, where: str) -> str:
 
 
 def _refresh(instance: Any) -> None:
+    # NOTE - called inside the operation's transaction: after COMMIT a concurrent writer
+    # may already have moved or deleted the rows, and re-reading them would fail or
+    # report a state the operation did not produce.
     instance.refresh_from_db()
 
 
@@ -221,7 +263,7 @@ def shift_span(span: Any, delta_value: Any) -> None:
                 [delta, delta, span.pk],
             )
             finalize(model)
-    _refresh(span)
+        _refresh(span)
 
 
 def shift_span_bound(
@@ -250,7 +292,7 @@ def shift_span_bound(
             )
             _follow_bound(cursor, t, span.pk, bound, old=old, new=value)
             finalize(model)
-    _refresh(span)
+        _refresh(span)
 
 
 def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> None:
@@ -357,8 +399,8 @@ def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> A
             if row is None:
                 raise _not_inside(cursor, t, segment, value)
             finalize(model)
-    _refresh(segment)
-    return model.objects.get(pk=row[0])
+        _refresh(segment)
+        return model.objects.get(pk=row[0])
 
 
 def _not_inside(cursor: Any, t: Tables, segment: Any, value: Any) -> Exception:
@@ -411,9 +453,9 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
             if row is None:
                 raise _no_neighbour(cursor, t, segment, into)
             finalize(model)
-    if t.soft:
-        _refresh(segment)
-    return model.objects.get(pk=row[0])
+        if t.soft:
+            _refresh(segment)
+        return model.objects.get(pk=row[0])
 
 
 def _no_neighbour(cursor: Any, t: Tables, segment: Any, into: str) -> Exception:
@@ -440,6 +482,7 @@ def shift_segment(
     model = type(segment)
     t = tables(model)
     kind = t.kind
+    name = _shift_name(to_lower, to_upper, delta_lower, delta_upper)
     with (
         typed_errors(model),
         transaction.atomic(using=router.db_for_write(model)),
@@ -450,7 +493,7 @@ def shift_segment(
         lo = _new_bound(kind, me[1], to_lower, delta_lower, "lower")
         hi = _new_bound(kind, me[2], to_upper, delta_upper, "upper")
         if not lo < hi:
-            raise IncorrectSegmentRangeError(f"segment {segment.pk} would become empty: [{lo}, {hi})")
+            raise IncorrectSegmentRangeError(f"{name}: segment {segment.pk} would become empty: [{lo}, {hi})")
         updates = [(me[0], lo, hi)]
         if prev and (prev[2] == me[1] or lo < prev[2]):
             updates.append(_follow(prev, prev[1], lo, segment, "preceding"))
@@ -464,7 +507,19 @@ def shift_segment(
                 [p for row in updates for p in row],
             )
             finalize(model)
-    _refresh(segment)
+        _refresh(segment)
+
+
+def _shift_name(to_lower: Any, to_upper: Any, delta_lower: Any, delta_upper: Any) -> str:
+    """The public method a segment shift came from, for error messages."""
+    if delta_lower is not None and delta_upper is not None:
+        return "shift_by_value()"
+    if to_lower is None and to_upper is None and delta_lower is None and delta_upper is None:
+        # Every public method passes its one argument on; None here is the caller's None.
+        raise RangeValueError("segment shift: delta_value / to_value must not be None")
+    bound = "lower" if to_lower is not None or delta_lower is not None else "upper"
+    how = "to" if to_lower is not None or to_upper is not None else "by"
+    return f"shift_{bound}_{how}_value()"
 
 
 def _neighbourhood(cursor: Any, t: Tables, segment: Any) -> tuple[Any, Any, Any]:

@@ -47,8 +47,11 @@ class SegmentQuerySet(models.QuerySet):
     def containing(self, value: Any, *, include_deleted: bool = False) -> SegmentQuerySet:
         """Segments whose range contains the point ``value``."""
         model: Any = self.model
-        point = model._span_options().kind.check_value(value, "containing() value")
-        qs = self.filter(segment_range__contains=point)
+        kind = model._span_options().kind
+        point = kind.check_value(value, "containing() value")
+        # NOTE - a one-point range, not the bare value: Django casts a bare value to the
+        # base field's type, which for DecimalRangeField renders as "numeric(None, None)".
+        qs = self.filter(segment_range__contains=kind.range_class(point, point, "[]"))
         return qs if include_deleted else qs.active()
 
 
