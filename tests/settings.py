@@ -10,9 +10,7 @@ TIME_ZONE = "UTC"
 DATABASES = {
     "default": database_settings(),
     # The login that runs user-written segment SQL: read-only, created by tests/conftest.py.
-    "segments_exec": database_settings(
-        USER="segments_reader", PASSWORD="", TEST={"MIRROR": "default"}
-    ),
+    "segments_exec": database_settings(USER="segments_reader", PASSWORD="", TEST={"MIRROR": "default"}),
 }
 
 INSTALLED_APPS = [
@@ -26,6 +24,8 @@ INSTALLED_APPS = [
     "pgtrigger",
     "django_segments",
     "tests.testapp",
+    "tests.memberapp",
+    "tests.condapp",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,96 @@
+"""The member model (``SEGMENTS_MEMBER_MODEL``) and how its primary keys are stored.
+
+Membership stores ``member_id`` as text: the canonical text form of the member's
+primary key (``str(int)`` / the lowercase hyphenated ``str(uuid)``, which is exactly what
+Postgres' ``::text`` cast produces). One column therefore serves integer and UUID keyed
+member models, needs no migration when ``SEGMENTS_MEMBER_MODEL`` changes, and never
+needs a foreign key to a swappable model. Queries join back by casting ``member_id`` to
+the key's own type (``member_id::bigint`` / ``::uuid``), so the member table's primary-key
+index is used.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from django_segments import conf
+from django_segments.exceptions import SegmentDefinitionError
+
+_INTEGER = re.compile(r"-?\d+")
+_DB_TYPE = re.compile(r"[a-z][a-z0-9 _(),]*")
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def get_member_model() -> type[models.Model]:
+    """The model named by ``SEGMENTS_MEMBER_MODEL`` (default ``AUTH_USER_MODEL``)."""
+    label = conf.member_model()
+    try:
+        return apps.get_model(label, require_ready=False)
+    except (LookupError, ValueError) as exc:
+        msg = f"SEGMENTS_MEMBER_MODEL refers to {label!r}, which is not an installed model."
+        raise SegmentDefinitionError(msg) from exc
+
+
+def pk_db_type(model: type[models.Model], connection: BaseDatabaseWrapper) -> str:
+    """The SQL type of ``model``'s primary key as a cast target, e.g. ``bigint`` or ``uuid``."""
+    pk = model._meta.pk
+    assert pk is not None  # noqa: S101 - every concrete model has one
+    db_type = str(pk.rel_db_type(connection))
+    # NOTE - the type is interpolated into SQL as a cast target; it comes from the model,
+    # never from users, and is still checked to be a plain type name.
+    if not _DB_TYPE.fullmatch(db_type):  # pragma: no cover - exotic primary keys
+        msg = f"Unsupported primary key type {db_type!r} of {model._meta.label}."
+        raise SegmentDefinitionError(msg)
+    return db_type
+
+
+def canonical_id(model: type[models.Model], value: Any) -> str:
+    """The text stored in ``Membership.member_id`` for primary-key value ``value``.
+
+    Raises `django.core.exceptions.ValidationError` for a value that is not a valid key.
+    """
+    pk = model._meta.pk
+    assert pk is not None  # noqa: S101
+    if isinstance(pk, models.IntegerField) and not _INTEGER.fullmatch(str(value).strip()):
+        raise ValidationError(f"{value!r} is not an integer.")
+    python_value = pk.to_python(value)
+    if python_value is None or python_value == "":
+        raise ValidationError(f"{value!r} is not a primary key value.")
+    pk.run_validators(python_value)
+    return str(python_value)
+
+
+def member_id_of(model: type[models.Model], member: Any) -> str | None:
+    """Canonical id of a member instance or primary-key value; None for an unsaved instance."""
+    if isinstance(member, models.Model):
+        if not isinstance(member, model):
+            msg = f"Expected a {model._meta.label} (SEGMENTS_MEMBER_MODEL); got {member!r}."
+            raise TypeError(msg)
+        if member.pk is None or member._state.adding:
+            return None
+        member = member.pk
+    return canonical_id(model, member)
+
+
+def parse_static_ids(text: str, model: type[models.Model]) -> tuple[list[str], list[str]]:
+    """Split ``text`` on whitespace, commas and semicolons into ``(valid ids, invalid tokens)``.
+
+    Valid ids are canonical and de-duplicated in first-seen order; parsing is strict
+    (``"12abc"``, ``"1_000"`` and out-of-range integers are invalid, never truncated).
+    """
+    valid: dict[str, None] = {}
+    invalid: list[str] = []
+    for token in _SEPARATORS.split(text or ""):
+        if not token:
+            continue
+        try:
+            valid[canonical_id(model, token)] = None
+        except (ValidationError, ValueError, TypeError):
+            invalid.append(token)
+    return list(valid), invalid

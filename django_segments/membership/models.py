@@ -1,0 +1,393 @@
+"""User segments, their membership history and their refresh runs.
+
+`UserSegment` defines a set of members (rows of ``SEGMENTS_MEMBER_MODEL``) as the union
+of up to four definitions: ``sql``, ``static_ids``, a registered ``method`` and a
+``conditions`` tree. `Membership` keeps one row per (segment, member, period): current
+members have an open-ended period, former members a closed one, and an exclusion
+constraint forbids overlapping periods of one member in one segment.
+`CurrentMembership` maps the ``django_segments_current_membership`` view (current rows
+only). `RefreshRun` records each refresh attempt; its change feed (who entered, who
+left) is derived from the period bounds it stamped, so no per-member change row is
+written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import F, Func, Q
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from django_segments import conf
+from django_segments.conditions.fields import ConditionsField
+from django_segments.exceptions import (
+    ConditionError,
+    NeverRefreshedError,
+    PythonOnlyConditionError,
+    SegmentDefinitionError,
+)
+from django_segments.membership import members as member_ids
+from django_segments.membership.registry import get_segment_method
+
+if TYPE_CHECKING:
+    from django_segments.membership.refresh import PreviewResult, RefreshResult
+
+logger = logging.getLogger("django_segments.membership")
+
+CURRENT_VIEW = "django_segments_current_membership"
+
+
+class RefreshState(models.TextChoices):
+    """Outcome of a segment's latest refresh attempt."""
+
+    NEVER = "never", "never refreshed"
+    OK = "ok", "ok"
+    FAILED = "failed", "failed"
+
+
+class UserSegmentQuerySet(models.QuerySet["UserSegment"]):
+    """Queries over user segments."""
+
+    def stale(self, *, max_age: timedelta | None = None) -> UserSegmentQuerySet:
+        """Segments never refreshed, failed, edited since, or older than ``max_age``."""
+        condition = (
+            Q(last_success__isnull=True) | Q(state=RefreshState.FAILED) | Q(updated_at__gt=F("last_success"))
+        )
+        if max_age is not None:
+            condition |= Q(last_success__lt=timezone.now() - max_age)
+        return self.filter(condition)
+
+
+class UserSegment(models.Model):
+    """A named set of members, materialized into `Membership` by `refresh`.
+
+    Definitions combine as a union; at least one is required. Membership questions about
+    a segment that was never refreshed raise `NeverRefreshedError` rather than answering
+    "not a member"; `matches` answers live for one member.
+    """
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    priority = models.IntegerField(
+        default=0, help_text="A member's segments are listed by ascending priority."
+    )
+    sql = models.TextField(
+        "SQL",
+        blank=True,
+        help_text="One SELECT whose first column is the member id. It runs read-only with a "
+        "time limit on the segments execution connection.",
+    )
+    static_ids = models.TextField(
+        "static ids",
+        blank=True,
+        help_text="Member ids separated by spaces, commas or new lines.",
+    )
+    method = models.CharField(
+        max_length=100, blank=True, help_text="A registered segment method (see the docs)."
+    )
+    conditions = ConditionsField(null=True, blank=True, help_text="A condition tree on the member model.")
+
+    state = models.CharField(
+        max_length=10, choices=RefreshState.choices, default=RefreshState.NEVER, editable=False
+    )
+    last_attempt = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success = models.DateTimeField(null=True, blank=True, editable=False)
+    last_duration = models.DurationField(null=True, blank=True, editable=False)
+    member_count = models.PositiveIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_warnings = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserSegmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("priority", "name")
+        verbose_name = "user segment"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __bool__(self) -> bool:
+        """Always True: a segment object is truthy even when it has no members."""
+        return True
+
+    def __len__(self) -> int:
+        """Number of current members (one COUNT query)."""
+        return self.count()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse invalid definitions, save, then refresh if ``SEGMENTS_REFRESH_ON_SAVE``."""
+        self.validate_definitions()
+        super().save(*args, **kwargs)
+        mode = conf.refresh_on_save()
+        if mode:
+            from django_segments.membership.tasks import schedule_refresh  # noqa: PLC0415
+
+            pk = self.pk
+            transaction.on_commit(lambda: schedule_refresh(pk, mode), using=self._state.db)
+
+    # --- definitions ------------------------------------------------------------------
+
+    def has_definition(self) -> bool:
+        """Whether any of the four definitions is given."""
+        return bool(self.sql.strip() or self.static_ids.strip() or self.method or self.conditions)
+
+    def conditions_q(self) -> Q | None:
+        """The conditions tree compiled to a ``Q`` on the member model (None if absent)."""
+        if not self.conditions:
+            return None
+        from django_segments.conditions import default_definitions, parse  # noqa: PLC0415
+
+        tree = parse(self.conditions, definitions=default_definitions())
+        if not tree.sql_capable:
+            msg = (
+                "These conditions can only be evaluated in Python, so they cannot define a "
+                "materialized segment."
+            )
+            raise PythonOnlyConditionError(msg)
+        return tree.as_q()
+
+    def definition_problems(self) -> dict[str, Exception]:
+        """Field name (or ``__all__``) -> exception for every invalid definition.
+
+        Needs no database access; the SQL is parsed, not run. Static ids are not checked
+        here: a refresh skips and reports invalid or unknown ones (see `clean`).
+        """
+        from django_segments.membership.safe_sql import validate_sql  # noqa: PLC0415
+
+        problems: dict[str, Exception] = {}
+        if not self.has_definition():
+            problems["__all__"] = SegmentDefinitionError(
+                "Give at least one definition: SQL, static ids, method or conditions."
+            )
+        checks: list[tuple[str, Callable[[], object]]] = []
+        if self.sql.strip():
+            checks.append(("sql", lambda: validate_sql(self.sql)))
+        if self.method:
+            checks.append(("method", lambda: get_segment_method(self.method)))
+        checks.append(("conditions", self.conditions_q))
+        for field, check in checks:
+            try:
+                check()
+            except (SegmentDefinitionError, ConditionError) as exc:
+                problems[field] = exc
+        return problems
+
+    def _check_static_ids(self) -> None:
+        _, invalid = member_ids.parse_static_ids(self.static_ids, member_ids.get_member_model())
+        if invalid:
+            shown = ", ".join(invalid[:10]) + (" ..." if len(invalid) > 10 else "")
+            msg = f"{len(invalid)} invalid id(s): {shown}"
+            raise SegmentDefinitionError(msg)
+
+    def validate_definitions(self) -> None:
+        """Raise the first problem of `definition_problems` (a `SegmentsError`)."""
+        for exc in self.definition_problems().values():
+            raise exc
+
+    def clean(self) -> None:
+        """Report invalid definitions, and malformed static ids, as form errors."""
+        super().clean()
+        problems = self.definition_problems()
+        try:
+            self._check_static_ids()
+        except SegmentDefinitionError as exc:
+            problems["static_ids"] = exc
+        if problems:
+            raise ValidationError({field: str(exc) for field, exc in problems.items()})
+
+    # --- refresh ----------------------------------------------------------------------
+
+    def refresh(self) -> RefreshResult:
+        """Recompute membership now; see `django_segments.membership.refresh.refresh`."""
+        from django_segments.membership.refresh import refresh  # noqa: PLC0415
+
+        return refresh(self)
+
+    def preview(self, *, limit: int = 20) -> PreviewResult:
+        """Count and first ``limit`` members the definitions select now, writing nothing."""
+        from django_segments.membership.refresh import preview  # noqa: PLC0415
+
+        return preview(self, limit=limit)
+
+    # --- membership -------------------------------------------------------------------
+
+    def _require_refreshed(self) -> None:
+        if self.last_success is None:
+            msg = (
+                f"User segment {self.slug!r} has never been refreshed, so its membership is "
+                f"unknown. Run `manage.py refresh_segments {self.slug}`, or use "
+                "segment.matches(member) for a live answer."
+            )
+            raise NeverRefreshedError(msg)
+
+    def has_member(self, member: Any) -> bool:
+        """Whether ``member`` (instance or primary key) is a current member.
+
+        False without a query for an unsaved instance; `NeverRefreshedError` when the
+        segment was never refreshed.
+        """
+        model = member_ids.get_member_model()
+        member_id = member_ids.member_id_of(model, member)
+        if member_id is None:
+            return False
+        self._require_refreshed()
+        return CurrentMembership.objects.filter(segment=self, member_id=member_id).exists()
+
+    def matches(self, member: Any) -> bool:
+        """Live check: would a refresh now include ``member``? Writes nothing."""
+        from django_segments.membership.refresh import matches  # noqa: PLC0415
+
+        return matches(self, member)
+
+    @property
+    def members(self) -> models.QuerySet:
+        """Current members as a queryset of the member model."""
+        self._require_refreshed()
+        return member_queryset(CurrentMembership.objects.filter(segment=self))
+
+    def count(self) -> int:
+        """Number of current members (one COUNT query)."""
+        self._require_refreshed()
+        return CurrentMembership.objects.filter(segment=self).count()
+
+    def members_at(self, when: datetime) -> models.QuerySet:
+        """Members at instant ``when``, from the recorded history."""
+        self._require_refreshed()
+        return member_queryset(self.memberships.at(when))
+
+
+def member_queryset(memberships: models.QuerySet) -> models.QuerySet:
+    """Member-model queryset of the ``member_id`` values of ``memberships``."""
+    model = member_ids.get_member_model()
+    pk = model._meta.pk
+    assert pk is not None  # noqa: S101
+    target = pk.target_field if pk.is_relation else pk  # type: ignore[attr-defined]
+    cast_to = models.BigIntegerField() if isinstance(target, models.IntegerField) else target.clone()
+    ids = memberships.values_list(Cast("member_id", cast_to), flat=True)
+    return model._default_manager.filter(pk__in=ids)
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    """Queries over membership periods."""
+
+    def current(self) -> MembershipQuerySet:
+        """Rows with an open-ended period."""
+        return self.filter(period__upper_inf=True)
+
+    def at(self, when: datetime) -> MembershipQuerySet:
+        """Rows whose period contains ``when``."""
+        return self.filter(period__contains=when)
+
+    def for_member(self, member: Any) -> MembershipQuerySet:
+        """Rows of one member (instance or primary key)."""
+        model = member_ids.get_member_model()
+        return self.filter(member_id=member_ids.member_id_of(model, member))
+
+
+class Membership(models.Model):
+    """One member in one segment during ``period`` (``[entered, left)``; open if current)."""
+
+    # NOTE - no separate index on segment_id: (segment_id, lower(period)) serves it.
+    segment = models.ForeignKey(
+        UserSegment, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
+    member_id = models.CharField(max_length=255)
+    period = DateTimeRangeField()
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            ExclusionConstraint(
+                name="segments_membership_no_overlap",
+                expressions=[
+                    ("segment", RangeOperators.EQUAL),
+                    ("member_id", RangeOperators.EQUAL),
+                    ("period", RangeOperators.OVERLAPS),
+                ],
+            ),
+            models.UniqueConstraint(
+                fields=["segment", "member_id"],
+                condition=Q(period__upper_inf=True),
+                name="segments_membership_current",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["member_id"],
+                condition=Q(period__upper_inf=True),
+                name="segments_membership_member",
+            ),
+            models.Index(F("segment"), Func("period", function="lower"), name="segments_membership_entered"),
+            models.Index(F("segment"), Func("period", function="upper"), name="segments_membership_left"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.segment_id} during {self.period}"
+
+
+class CurrentMembership(models.Model):
+    """Read-only model of the view of current membership rows (``CURRENT_VIEW``)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    segment = models.ForeignKey(
+        UserSegment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    member_id = models.CharField(max_length=255)
+    since = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = CURRENT_VIEW
+
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.segment_id} since {self.since}"
+
+
+class RefreshRun(models.Model):
+    """One refresh attempt of a segment.
+
+    A successful run stamps every change it makes with ``stamp``: members who entered
+    have ``lower(period) = stamp``, members who left ``upper(period) = stamp``. `entries`
+    and `exits` read that change feed back (indexed), without a separate change table.
+    """
+
+    segment = models.ForeignKey(UserSegment, on_delete=models.CASCADE, related_name="refresh_runs")
+    state = models.CharField(max_length=10, choices=RefreshState.choices)
+    started_at = models.DateTimeField()
+    stamp = models.DateTimeField(null=True, blank=True)
+    duration = models.DurationField()
+    entered = models.PositiveIntegerField(default=0)
+    exited = models.PositiveIntegerField(default=0)
+    member_count = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    warnings = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} {self.state} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    def entries(self) -> MembershipQuerySet:
+        """Memberships opened by this run (empty for a failed run)."""
+        if self.stamp is None:
+            return Membership.objects.none()
+        return Membership.objects.filter(segment_id=self.segment_id, period__startswith=self.stamp)
+
+    def exits(self) -> MembershipQuerySet:
+        """Memberships closed by this run (empty for a failed run)."""
+        if self.stamp is None:
+            return Membership.objects.none()
+        return Membership.objects.filter(segment_id=self.segment_id, period__endswith=self.stamp)

@@ -1,0 +1,367 @@
+"""Set-based refresh of a user segment's membership, inside Postgres.
+
+One refresh is one transaction on the writer database:
+
+1. ``pg_advisory_xact_lock`` serializes refreshes of the same segment (transaction level:
+   a session lock would survive a rollback); the change stamp is read after the lock.
+2. The ids the definitions select are collected into a temporary table: SQL results are
+   streamed from the exec connection in batches with ``COPY``; static ids travel as one
+   array parameter; method and conditions querysets are inlined as subqueries. Ids of
+   rows that do not exist in the member table are dropped.
+3. One statement closes the periods of members no longer selected and opens periods for
+   new ones. Unchanged members are not written at all.
+4. The segment's state and a `RefreshRun` are written in the same transaction.
+
+Any failure rolls the transaction back (membership and ``last_success`` untouched), then
+records ``failed`` with the error in a new transaction, and raises `RefreshError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import Error as DatabaseErrorBase
+from django.db import connections, models, router, transaction
+from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
+
+from django_segments import conf
+from django_segments.exceptions import RefreshError, SegmentDefinitionError
+from django_segments.membership import members as member_ids
+from django_segments.membership import safe_sql
+from django_segments.membership.models import (
+    Membership,
+    RefreshRun,
+    RefreshState,
+    UserSegment,
+)
+from django_segments.membership.registry import get_segment_method
+
+logger = logging.getLogger("django_segments.membership")
+
+#: First key of the two-key advisory lock; the second is the segment id.
+LOCK_NAMESPACE = 0x5E6D0001
+_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """Outcome of one successful refresh."""
+
+    segment_id: int
+    entered: int
+    exited: int
+    member_count: int
+    duration: timedelta
+    stamp: datetime
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """What a refresh would select now: ``count`` and the first ``members``."""
+
+    count: int
+    members: list[models.Model]
+    warnings: list[str] = field(default_factory=list)
+
+
+def writer_alias() -> str:
+    """Database alias that membership is written to (the router's choice for `Membership`)."""
+    return router.db_for_write(Membership) or "default"
+
+
+def _lock_key(segment_id: int) -> tuple[int, int]:
+    # NOTE - the two-key form of advisory locks takes signed int4 keys.
+    key = segment_id & 0xFFFFFFFF
+    return LOCK_NAMESPACE, key - (1 << 32) if key >= 1 << 31 else key
+
+
+def _lock(cursor: CursorWrapper, segment_id: int) -> datetime:
+    """Take the segment's transaction-level lock; return the change stamp."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", _lock_key(segment_id))
+    # NOTE - clock_timestamp(), not now(): the transaction may have started before a
+    # concurrent refresh committed; stamps must grow in lock order.
+    cursor.execute("SELECT clock_timestamp()")
+    return cursor.fetchone()[0]
+
+
+class _Collector:
+    """Builds the temporary table of selected member ids for one segment."""
+
+    def __init__(self, cursor: CursorWrapper, segment: UserSegment, alias: str) -> None:
+        self.cursor = cursor
+        self.segment = segment
+        self.alias = alias
+        self.model = member_ids.get_member_model()
+        connection = connections[alias]
+        self.pk_type = member_ids.pk_db_type(self.model, connection)
+        qn = connection.ops.quote_name
+        pk = self.model._meta.pk
+        assert pk is not None  # noqa: S101
+        self.member_table = qn(self.model._meta.db_table)
+        self.pk_column = qn(str(pk.column))
+        suffix = uuid.uuid4().hex[:10]
+        self.stage = f"segments_stage_{suffix}"
+        self.desired = f"segments_desired_{suffix}"
+        self.warnings: list[str] = []
+
+    def collect(self) -> str:
+        """Fill and return the name of the temp table ``(member_id text primary key)``."""
+        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text PRIMARY KEY)")
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.segment.sql.strip():
+            parts.append(self._stage_sql())
+        for sql, part_params in (self._static(), self._method(), self._conditions()):
+            if sql:
+                parts.append(sql)
+                params.extend(part_params)
+        if parts:
+            union = " UNION ".join(f"({part})" for part in parts)
+            self.cursor.execute(
+                f"INSERT INTO {self.desired} (member_id) SELECT u.id FROM ({union}) AS u(id) "
+                f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
+                f"WHERE m.{self.pk_column} = u.id::{self.pk_type}) ON CONFLICT DO NOTHING",
+                params,
+            )
+        self.cursor.execute(f"ANALYZE {self.desired}")
+        return self.desired
+
+    def drop(self) -> None:
+        """Drop the temporary tables (also dropped with the session)."""
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.stage}, {self.desired}")
+
+    def _stage_sql(self) -> str:
+        self.cursor.execute(f"CREATE TEMP TABLE {self.stage} (member_id text)")
+        batches = safe_sql.stream_ids(
+            self.segment.sql, pk_type=self.pk_type, batch_size=conf.refresh_batch_size()
+        )
+        # closing(): on a writer error the exec connection closes now, in this thread.
+        with closing(batches):
+            for batch in batches:
+                self._copy(batch)
+        return f"SELECT member_id FROM {self.stage}"
+
+    def _copy(self, batch: list[tuple[str]]) -> None:
+        with self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
+            for row in batch:
+                copy.write_row(row)
+
+    def _static(self) -> tuple[str, list[Any]]:
+        valid, invalid = member_ids.parse_static_ids(self.segment.static_ids, self.model)
+        if invalid:
+            self.warnings.append(_listing("invalid static id", invalid))
+        if not valid:
+            return "", []
+        self.cursor.execute(
+            f"SELECT x FROM unnest(%s::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM "
+            f"{self.member_table} m WHERE m.{self.pk_column} = x::{self.pk_type})",
+            [valid],
+        )
+        unknown = [row[0] for row in self.cursor.fetchall()]
+        if unknown:
+            self.warnings.append(_listing("unknown static id", unknown))
+        return "SELECT unnest(%s::text[])", [valid]
+
+    def _method(self) -> tuple[str, list[Any]]:
+        if not self.segment.method:
+            return "", []
+        base = self.model._default_manager.all()
+        return self._subquery(get_segment_method(self.segment.method).queryset(base))
+
+    def _conditions(self) -> tuple[str, list[Any]]:
+        q = self.segment.conditions_q()
+        if q is None:
+            return "", []
+        return self._subquery(self.model._default_manager.filter(q))
+
+    def _subquery(self, queryset: models.QuerySet) -> tuple[str, list[Any]]:
+        sql, params = queryset.values("pk").query.get_compiler(using=self.alias).as_sql()
+        return f"SELECT (q.id)::text FROM ({sql}) AS q(id)", list(params)
+
+
+def _listing(what: str, values: list[str]) -> str:
+    shown = ", ".join(values[:_SHOWN]) + (" ..." if len(values) > _SHOWN else "")
+    return f"{len(values)} {what}(s) skipped: {shown}"
+
+
+_APPLY = """
+WITH closed AS (
+    UPDATE {membership} AS m SET period = tstzrange(lower(m.period), %(stamp)s, '[)')
+    WHERE m.segment_id = %(segment)s AND upper_inf(m.period)
+      AND NOT EXISTS (SELECT 1 FROM {desired} d WHERE d.member_id = m.member_id)
+    RETURNING 1
+), opened AS (
+    INSERT INTO {membership} (segment_id, member_id, period)
+    SELECT %(segment)s, d.member_id, tstzrange(%(stamp)s, NULL, '[)') FROM {desired} d
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {membership} c
+        WHERE c.segment_id = %(segment)s AND c.member_id = d.member_id AND upper_inf(c.period)
+    )
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed),
+       (SELECT count(*) FROM {desired})
+"""
+
+
+def _apply(cursor: CursorWrapper, segment_id: int, desired: str, stamp: datetime) -> tuple[int, int, int]:
+    """Close and open periods in one statement; return ``(entered, exited, count)``."""
+    table = connections[writer_alias()].ops.quote_name(Membership._meta.db_table)
+    cursor.execute(_APPLY.format(membership=table, desired=desired), {"stamp": stamp, "segment": segment_id})
+    entered, exited, count = cursor.fetchone()
+    return int(entered), int(exited), int(count)
+
+
+def refresh(segment: UserSegment) -> RefreshResult:
+    """Recompute ``segment``'s membership; raise `RefreshError` (recorded) on failure."""
+    if segment.pk is None:
+        msg = "Save the user segment before refreshing it; preview() works unsaved."
+        raise SegmentDefinitionError(msg)
+    alias = writer_alias()
+    attempt = timezone.now()
+    started = time.monotonic()
+    try:
+        segment.validate_definitions()
+        result = _refresh_in_transaction(segment, alias, attempt, started)
+    except Exception as exc:
+        duration = timedelta(seconds=time.monotonic() - started)
+        message = str(exc).strip() or type(exc).__name__
+        logger.warning("Refresh of segment %r failed: %s", segment.slug, message, exc_info=True)
+        _record_failure(segment, alias, attempt, duration, message)
+        raise RefreshError(f"Refresh of segment {segment.slug!r} failed: {message}") from exc
+    logger.info(
+        "Refreshed segment %r: +%d -%d = %d in %.3fs",
+        segment.slug,
+        result.entered,
+        result.exited,
+        result.member_count,
+        result.duration.total_seconds(),
+    )
+    return result
+
+
+def _refresh_in_transaction(
+    segment: UserSegment, alias: str, attempt: datetime, started: float
+) -> RefreshResult:
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        stamp = _lock(cursor, segment.pk)
+        collector = _Collector(cursor, segment, alias)
+        desired = collector.collect()
+        entered, exited, count = _apply(cursor, segment.pk, desired, stamp)
+        collector.drop()
+        duration = timedelta(seconds=time.monotonic() - started)
+        warnings = "\n".join(collector.warnings)
+        RefreshRun.objects.using(alias).create(
+            segment=segment,
+            state=RefreshState.OK,
+            started_at=attempt,
+            stamp=stamp,
+            duration=duration,
+            entered=entered,
+            exited=exited,
+            member_count=count,
+            warnings=warnings,
+        )
+        values = {
+            "state": RefreshState.OK,
+            "last_attempt": attempt,
+            "last_success": stamp,
+            "last_duration": duration,
+            "member_count": count,
+            "last_error": "",
+            "last_warnings": warnings,
+        }
+        UserSegment.objects.using(alias).filter(pk=segment.pk).update(**values)
+    for name, value in values.items():
+        setattr(segment, name, value)
+    return RefreshResult(segment.pk, entered, exited, count, duration, stamp, list(collector.warnings))
+
+
+def _record_failure(
+    segment: UserSegment, alias: str, attempt: datetime, duration: timedelta, message: str
+) -> None:
+    """Mark ``segment`` failed; ``last_success`` and membership stay as they were."""
+    connection = connections[alias]
+    if not connection.in_atomic_block:
+        # NOTE - a terminated backend leaves a dead connection; reconnect to record.
+        connection.close_if_unusable_or_obsolete()
+    values = {
+        "state": RefreshState.FAILED,
+        "last_attempt": attempt,
+        "last_duration": duration,
+        "last_error": message,
+    }
+    try:
+        with transaction.atomic(using=alias):
+            RefreshRun.objects.using(alias).create(
+                segment=segment,
+                state=RefreshState.FAILED,
+                started_at=attempt,
+                duration=duration,
+                error=message,
+            )
+            UserSegment.objects.using(alias).filter(pk=segment.pk).update(**values)
+    except DatabaseErrorBase:
+        logger.exception("Could not record the failed refresh of segment %r", segment.slug)
+        return
+    for name, value in values.items():
+        setattr(segment, name, value)
+
+
+def preview(segment: UserSegment, *, limit: int = 20) -> PreviewResult:
+    """Run the definitions of (possibly unsaved) ``segment`` and roll everything back."""
+    segment.validate_definitions()
+    alias = writer_alias()
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        collector = _Collector(cursor, segment, alias)
+        desired = collector.collect()
+        cursor.execute(f"SELECT count(*) FROM {desired}")
+        count = int(cursor.fetchone()[0])
+        cursor.execute(
+            f"SELECT member_id FROM {desired} ORDER BY member_id::{collector.pk_type} LIMIT %s",
+            [limit],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        transaction.set_rollback(True, using=alias)
+    members = list(collector.model._default_manager.filter(pk__in=ids).order_by("pk"))
+    return PreviewResult(count, members, collector.warnings)
+
+
+def matches(segment: UserSegment, member: Any) -> bool:
+    """Live check for one member: the definitions restricted to its id; writes nothing."""
+    segment.validate_definitions()
+    model = member_ids.get_member_model()
+    member_id = member_ids.member_id_of(model, member)
+    if member_id is None:
+        return False
+    base = model._default_manager.all()
+    if not base.filter(pk=member_id).exists():
+        return False
+    return any(check() for check in _live_checks(segment, model, base, member_id))
+
+
+def _live_checks(
+    segment: UserSegment, model: type[models.Model], base: models.QuerySet, member_id: str
+) -> Iterator[Any]:
+    """Cheapest first; each is a zero-argument callable answering for ``member_id``."""
+    if segment.static_ids.strip():
+        valid, _ = member_ids.parse_static_ids(segment.static_ids, model)
+        yield lambda: member_id in valid
+    if segment.method:
+        method = get_segment_method(segment.method)
+        yield lambda: method.queryset(base).filter(pk=member_id).exists()
+    q = segment.conditions_q()
+    if q is not None:
+        yield lambda: base.filter(q).filter(pk=member_id).exists()
+    if segment.sql.strip():
+        pk_type = member_ids.pk_db_type(model, connections[writer_alias()])
+        yield lambda: safe_sql.contains(segment.sql, member_id, pk_type=pk_type)
