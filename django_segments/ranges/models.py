@@ -351,7 +351,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         ):
             if soft:
                 return operations.soft_delete_segment(self)
-            pk = self.pk
+            pk: Any = self._get_pk_val()
             try:
                 result = super().delete(*args, **kwargs)
                 operations.finalize(type(self))

@@ -235,6 +235,8 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
             )
             segment.save()
             finalize(model)
+            # previous_segment_id was set by the database during the check.
+            segment.refresh_from_db(fields=["previous_segment"])
     span.current_range = kind.make(lower, new_upper, "current_range")
     return segment
 
@@ -596,6 +598,7 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
             )
             _base_save(new)
             finalize(model)
+            new.refresh_from_db(fields=["previous_segment"])
     return new
 
 

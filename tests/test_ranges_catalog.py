@@ -1,0 +1,146 @@
+"""After migrate, the database holds every constraint, trigger and index the design names."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tests.ranges_helpers import ALL_TYPES, every_type
+
+pytestmark = pytest.mark.django_db
+
+# pg_trigger.tgtype bits (src/include/catalog/pg_trigger.h)
+ROW, BEFORE, INSERT, DELETE, UPDATE = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4
+
+
+def fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def constraints(table: str) -> dict[str, tuple]:
+    """name -> (contype, condeferrable, condeferred, definition) of ``table``'s constraints."""
+    found = fetch(
+        "SELECT conname, contype, condeferrable, condeferred, pg_get_constraintdef(oid)"
+        " FROM pg_constraint WHERE conrelid = %s::regclass",
+        [table],
+    )
+    return {name: rest for name, *rest in found}
+
+
+def triggers(table: str) -> dict[str, tuple]:
+    """pgtrigger name prefix -> (tgtype, tgdeferrable, tginitdeferred, is constraint trigger)."""
+    found = fetch(
+        "SELECT tgname, tgtype, tgdeferrable, tginitdeferred, tgconstraint <> 0, tgenabled"
+        " FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+        [table],
+    )
+    result = {}
+    for name, tgtype, deferrable, initdeferred, is_constraint, enabled in found:
+        assert name.startswith("pgtrigger_"), name
+        assert enabled == "O", f"{name} is not enabled"
+        result[name.removeprefix("pgtrigger_").rsplit("_", 1)[0]] = (
+            tgtype,
+            deferrable,
+            initdeferred,
+            is_constraint,
+        )
+    return result
+
+
+@every_type
+def test_segment_table_constraints(rt) -> None:
+    found = constraints(rt.seg_table)
+    contype, deferrable, deferred, definition = found[f"{rt.seg_table}_no_overlap"]
+    assert (contype, deferrable, deferred) == ("x", True, False)
+    assert definition.startswith("EXCLUDE USING gist (span_id WITH =, segment_range WITH &&)")
+    assert "WHERE ((deleted_at IS NULL))" in definition
+    assert definition.endswith("DEFERRABLE")
+    contype, deferrable, deferred, definition = found[f"{rt.seg_table}_segment_range_valid"]
+    assert (contype, deferrable, deferred) == ("c", False, False)
+    for fragment in ("isempty(segment_range)", "lower_inc(segment_range)", "upper_inf(segment_range)"):
+        assert fragment in definition
+    fks = [v for v in found.values() if v[0] == "f"]
+    assert len(fks) == 1, "only span_id is a foreign key; previous_segment has no constraint"
+    assert "REFERENCES " + rt.span_table + "(id)" in fks[0][3]
+
+
+@every_type
+def test_span_table_check_constraints(rt) -> None:
+    found = constraints(rt.span_table)
+    for column in ("initial_range", "current_range"):
+        contype, _, _, definition = found[f"{rt.span_table}_{column}_valid"]
+        assert contype == "c"
+        assert f"isempty({column})" in definition
+        assert f"upper_inc({column})" in definition
+
+
+@every_type
+def test_segment_table_triggers(rt) -> None:
+    found = triggers(rt.seg_table)
+    assert set(found) == {
+        "segments_generation",
+        "segments_previous_guard",
+        "segments_check_write",
+        "segments_check_update",
+    }
+    tgtype, deferrable, initdeferred, is_constraint = found["segments_generation"]
+    assert tgtype & ROW == 0, "statement level"
+    assert tgtype & BEFORE == 0, "AFTER"
+    assert tgtype & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
+    assert (deferrable, initdeferred, is_constraint) == (False, False, False)
+    tgtype, deferrable, _, is_constraint = found["segments_previous_guard"]
+    assert tgtype & (ROW | BEFORE | UPDATE) == ROW | BEFORE | UPDATE
+    assert tgtype & (INSERT | DELETE) == 0
+    assert (deferrable, is_constraint) == (False, False)
+    for name, events in [("segments_check_write", INSERT | DELETE), ("segments_check_update", UPDATE)]:
+        tgtype, deferrable, initdeferred, is_constraint = found[name]
+        assert (deferrable, initdeferred, is_constraint) == (True, True, True), name
+        assert tgtype & ROW, name
+        assert tgtype & BEFORE == 0, name
+        assert tgtype & (INSERT | UPDATE | DELETE) == events, name
+
+
+@every_type
+def test_span_table_triggers(rt) -> None:
+    found = triggers(rt.span_table)
+    label = rt.segment._meta.model_name
+    expected = {f"segments_gen_{label}", f"segments_span_upd_{label}"}
+    if rt.tiling:
+        expected.add(f"segments_span_ins_{label}")
+    assert set(found) == expected
+    tgtype, deferrable, _, _ = found[f"segments_gen_{label}"]
+    assert tgtype & ROW == 0
+    assert tgtype & (INSERT | UPDATE) == INSERT | UPDATE
+    assert not deferrable
+    for name in expected - {f"segments_gen_{label}"}:
+        tgtype, deferrable, initdeferred, is_constraint = found[name]
+        assert (deferrable, initdeferred, is_constraint) == (True, True, True), name
+        assert tgtype & ROW, name
+
+
+@every_type
+def test_navigation_index(rt) -> None:
+    found = fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [rt.seg_table])
+    ordered = [d for n, d in found if n.endswith("_order")]
+    assert len(ordered) == 1
+    assert "USING btree (span_id, lower(segment_range))" in ordered[0]
+
+
+def test_check_triggers_report_every_invariant_they_enforce() -> None:
+    """The trigger functions raise under the constraint names the library translates."""
+    for rt in ALL_TYPES:
+        (source,) = fetch(
+            "SELECT string_agg(p.prosrc, ' ') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+            " WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'pgtrigger_segments_check_write_%%'",
+            [rt.seg_table],
+        )[0]
+        assert f"'{rt.seg_table}_containment'" in source
+        assert (f"'{rt.seg_table}_tiling'" in source) == rt.tiling
+        assert (f"'{rt.seg_table}_gaps'" in source) == (not rt.segment_gaps)
+        assert "FOR NO KEY UPDATE" in source
+
+
+def test_btree_gist_extension_is_installed() -> None:
+    assert fetch("SELECT extname FROM pg_extension WHERE extname = %s", ["btree_gist"]) == [("btree_gist",)]

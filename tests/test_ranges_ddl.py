@@ -1,0 +1,41 @@
+"""The checked-in DDL (sql/testapp_schema.sql) matches the test app's migration."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from tests.generate_sql import ROOT, SCHEMA_FILE, render_testapp_schema
+
+
+@pytest.mark.django_db
+def test_checked_in_schema_matches_the_migration() -> None:
+    expected = render_testapp_schema()
+    assert SCHEMA_FILE.exists(), f"{SCHEMA_FILE.relative_to(ROOT)} is missing: run `make sql`"
+    current = SCHEMA_FILE.read_text()
+    if current != expected:
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    expected.splitlines(keepends=True),
+                    "sql/testapp_schema.sql (checked in)",
+                    "sql/testapp_schema.sql (from the migration)",
+                    n=1,
+                )
+            )[:40]
+        )
+        pytest.fail(f"sql/testapp_schema.sql is out of date: run `make sql`\n{diff}", pytrace=False)
+
+
+@pytest.mark.django_db
+def test_schema_is_deterministic_and_names_every_invariant() -> None:
+    first, second = render_testapp_schema(), render_testapp_schema()
+    assert first == second
+    for table in ("intsegment", "bigintsegment", "decimalsegment", "datesegment", "datetimesegment"):
+        assert f'CONSTRAINT "testapp_{table}_no_overlap" EXCLUDE USING GIST' in first
+        assert f"'testapp_{table}_containment'" in first
+    assert "DEFERRABLE INITIALLY DEFERRED" in first
+    # Per segment model: two on the segment table, one (two when tiling) on the span table.
+    assert first.count("CREATE CONSTRAINT TRIGGER") == 5 * 3 + 2
