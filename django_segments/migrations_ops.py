@@ -66,3 +66,14 @@ def _savepoint(connection: Any) -> Any:
     from django.db import transaction  # noqa: PLC0415
 
     return transaction.atomic(using=connection.alias)
+
+
+def ensure_btree_gist(schema_editor: Any) -> None:
+    """Create ``btree_gist`` if missing, before a constraint that needs it.
+
+    With ``sqlmigrate`` (SQL collected, not run) the statement is shown instead.
+    """
+    if getattr(schema_editor, "collect_sql", False):
+        schema_editor.execute(f"CREATE EXTENSION IF NOT EXISTS {CreateBtreeGist.extension}")
+        return
+    CreateBtreeGist().database_forwards("django_segments", schema_editor, None, None)

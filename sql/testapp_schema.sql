@@ -129,7 +129,7 @@ CREATE TABLE "testapp_bigintsegment" ("id" bigint NOT NULL PRIMARY KEY GENERATED
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_bigintspan"."id"%TYPE[]; _sid "testapp_bigintspan"."id"%TYPE; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id "testapp_bigintsegment"."id"%TYPE; _bad_range int8range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -157,7 +157,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   PERFORM set_config('segments.internal', 'on', true);
@@ -178,7 +178,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS 'c553b27151a273f4e558876280d927f51a35e944';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '3385ea412d0df81b04e4d7c32fcc976663d9c62e';
 
 --
 -- Add field previous_segment to datesegment
@@ -283,7 +283,7 @@ ALTER TABLE "testapp_datesegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAIN
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datespan"."id"%TYPE[]; _sid "testapp_datespan"."id"%TYPE; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id "testapp_datesegment"."id"%TYPE; _bad_range daterange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -311,7 +311,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -339,7 +339,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS '94008aa584fa9d37f1253710a8b8e0a097db5c6f';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'aedb19fde9ae497b071ee35158c6335e7468a9c0';
 
 --
 -- Create trigger segments_span_ins_datesegment on model datespan
@@ -370,7 +370,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datespan"."id"%TYPE[]; _sid "testapp_datespan"."id"%TYPE; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id "testapp_datesegment"."id"%TYPE; _bad_range daterange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -398,7 +398,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -426,7 +426,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '2faa9321c3cba55aa16374b2c8486e0b0f249a06';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '640f5f1ada93bf793f9586a88240a931abb9b4a6';
 
 --
 -- Add field previous_segment to datetimesegment
@@ -531,7 +531,7 @@ ALTER TABLE "testapp_datetimesegment" ADD COLUMN "span_id" bigint NOT NULL CONST
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datetimespan"."id"%TYPE[]; _sid "testapp_datetimespan"."id"%TYPE; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id "testapp_datetimesegment"."id"%TYPE; _bad_range tstzrange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -559,7 +559,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   PERFORM set_config('segments.internal', 'on', true);
@@ -580,7 +580,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '7c1b2641216cbbe09e7807e0f1bf48fa64cedf7e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS 'b6434b31c8d62b9a02aa414453171f3babe5b9e3';
 
 --
 -- Add field previous_segment to decimalsegment
@@ -685,7 +685,7 @@ ALTER TABLE "testapp_decimalsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTR
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_decimalspan"."id"%TYPE[]; _sid "testapp_decimalspan"."id"%TYPE; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id "testapp_decimalsegment"."id"%TYPE; _bad_range numrange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -713,7 +713,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
@@ -738,7 +738,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '6c66fad8e709eb8e4e44d79c6335a9fa35e65076';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '5ec6fbcf68d67d4c61837aff02a79e1db2098f8a';
 
 --
 -- Add field previous_segment to intsegment
@@ -843,7 +843,7 @@ ALTER TABLE "testapp_intsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAINT
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_intspan"."id"%TYPE[]; _sid "testapp_intspan"."id"%TYPE; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id "testapp_intsegment"."id"%TYPE; _bad_range int4range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -871,7 +871,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -899,7 +899,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '3cc775abd627473b5eebea2ea6aa164cb1a48358';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '41c667c6413537c2985f968c41f03ac23427f3d0';
 
 --
 -- Create trigger segments_span_ins_intsegment on model intspan
@@ -930,7 +930,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_intsegment_97d81()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_intspan"."id"%TYPE[]; _sid "testapp_intspan"."id"%TYPE; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id "testapp_intsegment"."id"%TYPE; _bad_range int4range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -958,7 +958,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -986,7 +986,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS 'e471a29bd490c577f6f6482cfaf74c331b982b5e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS 'b5e10f4faf48a2e4a6d7744001b337e063090da4';
 
 --
 -- Create index seg_94103d26_order on F(span), Func(F(segment_range), function=lower) on model bigintsegment
@@ -999,6 +999,8 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_segmen
 --
 -- Create constraint testapp_bigintsegment_no_overlap on model bigintsegment
 --
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_overlap" EXCLUDE USING GIST ("span_id" WITH =, "segment_range" WITH &&) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY IMMEDIATE;
 --
 -- Create trigger segments_generation on model bigintsegment
@@ -1144,7 +1146,7 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_ove
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_05b23()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_bigintspan"."id"%TYPE[]; _sid "testapp_bigintspan"."id"%TYPE; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id "testapp_bigintsegment"."id"%TYPE; _bad_range int8range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1172,7 +1174,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   PERFORM set_config('segments.internal', 'on', true);
@@ -1193,7 +1195,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_05b23();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_05b23 ON "testapp_bigintsegment" IS 'c107f16cbc9f62f07c57fea0f24393fbd66df252';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_05b23 ON "testapp_bigintsegment" IS '6e9f5474e95bb0e108270356abad3d411e540b23';
 
 --
 -- Create trigger segments_check_update on model bigintsegment
@@ -1224,7 +1226,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_11c1d()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_bigintspan"."id"%TYPE[]; _sid "testapp_bigintspan"."id"%TYPE; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id "testapp_bigintsegment"."id"%TYPE; _bad_range int8range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1252,7 +1254,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   PERFORM set_config('segments.internal', 'on', true);
@@ -1273,7 +1275,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_11c1d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS 'b97d6fa625bdcdbffefff57e32a11e6c8034413c';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS '348289f20ccb89c751b613cf4deae0a5d295a7b4';
 
 --
 -- Create index seg_fefe1105_order on F(span), Func(F(segment_range), function=lower) on model datesegment
@@ -1286,6 +1288,8 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_segment_ra
 --
 -- Create constraint testapp_datesegment_no_overlap on model datesegment
 --
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap" EXCLUDE USING GIST ("span_id" WITH =, "segment_range" WITH &&) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY IMMEDIATE;
 --
 -- Create trigger segments_generation on model datesegment
@@ -1431,7 +1435,7 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_0dc7b()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datespan"."id"%TYPE[]; _sid "testapp_datespan"."id"%TYPE; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id "testapp_datesegment"."id"%TYPE; _bad_range daterange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1459,7 +1463,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -1487,7 +1491,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_0dc7b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_0dc7b ON "testapp_datesegment" IS '9916ab17e32e52ce6163b5f8a69eb1a10eb8334d';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_0dc7b ON "testapp_datesegment" IS '204a7ad2322e36b4a1dcdaa7084a48a4141087d2';
 
 --
 -- Create trigger segments_check_update on model datesegment
@@ -1518,7 +1522,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_74572()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datespan"."id"%TYPE[]; _sid "testapp_datespan"."id"%TYPE; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id "testapp_datesegment"."id"%TYPE; _bad_range daterange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1546,7 +1550,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -1574,7 +1578,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_74572();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS '23f89ae06c889089856f7cdf6b465281033491ff';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS '02e1aaf5cb132cc9a8780cf789a714961de6916c';
 
 --
 -- Create index seg_23fd7ba9_order on F(span), Func(F(segment_range), function=lower) on model datetimesegment
@@ -1587,6 +1591,8 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_se
 --
 -- Create constraint testapp_datetimesegment_no_overlap on model datetimesegment
 --
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no_overlap" EXCLUDE USING GIST ("span_id" WITH =, "segment_range" WITH &&) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY IMMEDIATE;
 --
 -- Create trigger segments_generation on model datetimesegment
@@ -1732,7 +1738,7 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_2aa1b()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datetimespan"."id"%TYPE[]; _sid "testapp_datetimespan"."id"%TYPE; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id "testapp_datetimesegment"."id"%TYPE; _bad_range tstzrange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1760,7 +1766,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   PERFORM set_config('segments.internal', 'on', true);
@@ -1781,7 +1787,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_2aa1b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_2aa1b ON "testapp_datetimesegment" IS '7f59065c44a39bdf04118eafc6159d6f615fbbd3';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_2aa1b ON "testapp_datetimesegment" IS '494cb66c9c8fd35a5d1b0a9d954acd22359ac753';
 
 --
 -- Create trigger segments_check_update on model datetimesegment
@@ -1812,7 +1818,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_65415()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_datetimespan"."id"%TYPE[]; _sid "testapp_datetimespan"."id"%TYPE; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id "testapp_datetimesegment"."id"%TYPE; _bad_range tstzrange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1840,7 +1846,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   PERFORM set_config('segments.internal', 'on', true);
@@ -1861,7 +1867,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_65415();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'c44ce62cedff1aa856c98940d38d0d3634d4fd17';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'be088067ff2830d1e8ffeb7919b337f24a344e84';
 
 --
 -- Create index seg_9d51f63e_order on F(span), Func(F(segment_range), function=lower) on model decimalsegment
@@ -1874,6 +1880,8 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_segm
 --
 -- Create constraint testapp_decimalsegment_no_overlap on model decimalsegment
 --
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_overlap" EXCLUDE USING GIST ("span_id" WITH =, "segment_range" WITH &&) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY IMMEDIATE;
 --
 -- Create trigger segments_generation on model decimalsegment
@@ -2019,7 +2027,7 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_o
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_e8789()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_decimalspan"."id"%TYPE[]; _sid "testapp_decimalspan"."id"%TYPE; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id "testapp_decimalsegment"."id"%TYPE; _bad_range numrange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2047,7 +2055,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
@@ -2072,7 +2080,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_e8789();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_e8789 ON "testapp_decimalsegment" IS '0a737cface73c22638f7d3ddee64a95363ac6d9f';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_e8789 ON "testapp_decimalsegment" IS 'dbe0a56a1152b958674df76efaa7c2cf72425096';
 
 --
 -- Create trigger segments_check_update on model decimalsegment
@@ -2103,7 +2111,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_37c96()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_decimalspan"."id"%TYPE[]; _sid "testapp_decimalspan"."id"%TYPE; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id "testapp_decimalsegment"."id"%TYPE; _bad_range numrange;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2131,7 +2139,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
@@ -2156,7 +2164,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_37c96();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS 'ddf1a5dc0a5c40ebf485351cf6507b4c6a6b0c99';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS 'b85e176e7e1e7b6e1b1dd96fd945c18869caf847';
 
 --
 -- Create index seg_0af7e3d1_order on F(span), Func(F(segment_range), function=lower) on model intsegment
@@ -2169,6 +2177,8 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_segment_rang
 --
 -- Create constraint testapp_intsegment_no_overlap on model intsegment
 --
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" EXCLUDE USING GIST ("span_id" WITH =, "segment_range" WITH &&) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY IMMEDIATE;
 --
 -- Create trigger segments_generation on model intsegment
@@ -2314,7 +2324,7 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_90e03()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_intspan"."id"%TYPE[]; _sid "testapp_intspan"."id"%TYPE; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id "testapp_intsegment"."id"%TYPE; _bad_range int4range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2342,7 +2352,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -2370,7 +2380,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_90e03();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_90e03 ON "testapp_intsegment" IS 'a0f63f2b6271a65badd3887388864ff1673559fb';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_90e03 ON "testapp_intsegment" IS '19081a1d38eede65f85bb8dce498527393f83e51';
 
 --
 -- Create trigger segments_check_update on model intsegment
@@ -2401,7 +2411,7 @@ RETURN NULL;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_e04ea()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids "testapp_intspan"."id"%TYPE[]; _sid "testapp_intspan"."id"%TYPE; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id "testapp_intsegment"."id"%TYPE; _bad_range int4range;
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
                     IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2429,7 +2439,7 @@ FOREACH _sid IN ARRAY _ids LOOP
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
   END IF;
   IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id", "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
     RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
   END IF;
   IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
@@ -2457,7 +2467,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_e04ea();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS '43da4033c102bf6622b4b81aa1691b14814bfcf7';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS '14a42620bfac363cce6d68030114bf6485a5bb72';
 
 CREATE INDEX "testapp_datespan_deleted_at_daede95a" ON "testapp_datespan" ("deleted_at");
 CREATE INDEX "testapp_datetimespan_deleted_at_f5fe5f47" ON "testapp_datetimespan" ("deleted_at");

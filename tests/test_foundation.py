@@ -165,3 +165,22 @@ def test_database_url_is_exported_for_child_processes() -> None:
 
 def test_all_lists_exactly_the_lazy_names() -> None:
     assert set(django_segments.__all__) == {*django_segments._LAZY, "__version__"}
+
+
+def test_segment_tables_create_btree_gist_when_missing(scratch_database, django_db_blocker) -> None:
+    """A project's segment migration may run before ours: the constraint brings btree_gist."""
+    from tests.testapp.models import IntSegment, IntSpan
+
+    dbname, _ = scratch_database
+    assert not _has_extension(dbname)
+    with django_db_blocker.unblock(), _connection_as(dbname, connection.settings_dict["USER"]) as wrapper:
+        with wrapper.schema_editor() as editor:
+            editor.create_model(IntSpan)  # its triggers name the segment table, made next
+            editor.create_model(IntSegment)
+        with wrapper.cursor() as cursor:
+            cursor.execute(
+                "SELECT contype FROM pg_constraint WHERE conname = %s",
+                [f"{IntSegment._meta.db_table}_no_overlap"],
+            )
+            assert cursor.fetchone() == ("x",)
+    assert _has_extension(dbname)

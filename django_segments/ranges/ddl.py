@@ -36,6 +36,8 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 
+from django_segments.migrations_ops import ensure_btree_gist
+
 if TYPE_CHECKING:
     from django_segments.ranges.kinds import RangeKind
 
@@ -72,11 +74,31 @@ def range_constraints(table: str, field: str) -> list[models.CheckConstraint]:
     return [models.CheckConstraint(condition=q, name=pgid(table, f"{field}_valid"))]
 
 
+class SegmentExclusionConstraint(ExclusionConstraint):
+    """The no-overlap constraint; it creates ``btree_gist`` first if the database lacks it.
+
+    NOTE - ``span_id WITH =`` in a GiST index needs btree_gist's operator classes. A
+    project's migration that creates a segment model does not depend on our
+    ``0001_btree_gist`` (Django adds no dependency for abstract bases), so the
+    constraint makes sure of the extension itself.
+    """
+
+    def constraint_sql(self, model: Any, schema_editor: Any) -> Any:
+        """Inline form, used by CREATE TABLE."""
+        ensure_btree_gist(schema_editor)
+        return super().constraint_sql(model, schema_editor)
+
+    def create_sql(self, model: Any, schema_editor: Any) -> Any:
+        """ALTER TABLE form, used by AddConstraint."""
+        ensure_btree_gist(schema_editor)
+        return super().create_sql(model, schema_editor)
+
+
 def segment_constraints(table: str) -> list[Any]:
     """Constraints of a segment table: valid range, and no overlap among active segments."""
     return [
         *range_constraints(table, "segment_range"),
-        ExclusionConstraint(
+        SegmentExclusionConstraint(
             name=pgid(table, "no_overlap"),
             expressions=[
                 ("span", RangeOperators.EQUAL),
@@ -143,22 +165,27 @@ class SpanCheckTrigger(pgtrigger.Trigger):
         super().__init__(**kwargs)
 
     def get_declare(self, model: Any) -> list[tuple[str, str]]:
-        """Variables of the check (types follow the columns via %TYPE)."""
+        """Variables of the check."""
+        from django.db import connection  # noqa: PLC0415 - only its type mapping is used
+
         seg = self.segment_model._meta
         span = seg.get_field("span").related_model._meta
         kind = self.segment_model._span_options().kind
-        seg_table, span_table = qn(seg.db_table), qn(span.db_table)
+        # NOTE - "tbl.col%TYPE[]" needs PostgreSQL 17; the key's SQL type works everywhere.
+        key_type = span.pk.rel_db_type(connection)
         return [
             ("_gen", "text"),
             ("_key", "text"),
-            ("_ids", f"{span_table}.{qn(span.pk.column)}%TYPE[]"),
-            ("_sid", f"{span_table}.{qn(span.pk.column)}%TYPE"),
+            ("_ids", f"{key_type}[]"),
+            ("_sid", key_type),
             ("_span_range", kind.range_sql_type),
             ("_span_deleted", "timestamptz"),
             ("_first", kind.range_sql_type),
             ("_last", kind.range_sql_type),
             ("_agg", kind.multirange_sql_type),
-            ("_bad_id", f"{seg_table}.{qn(seg.pk.column)}%TYPE"),
+            # NOTE - %TYPE resolves when the function is created; the span's triggers may be
+            # created before the segment table exists (segment model in another app).
+            ("_bad_id", "text"),
             ("_bad_range", kind.range_sql_type),
         ]
 
@@ -245,7 +272,7 @@ def _containment(t: dict[str, str], active: str) -> str:
             "    " + _raise(t["containment"], "span %s is deleted but still has active segments", "_sid"),
             "  END IF;",
             "  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN",
-            f"    SELECT {t['seg_pk']}, {t['rng']} INTO _bad_id, _bad_range FROM {t['seg']}"
+            f"    SELECT {t['seg_pk']}::text, {t['rng']} INTO _bad_id, _bad_range FROM {t['seg']}"
             f" WHERE {active} AND NOT {t['rng']} <@ _span_range ORDER BY lower({t['rng']}) LIMIT 1;",
             "    "
             + _raise(
