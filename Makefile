@@ -67,7 +67,7 @@ sql: $(STAMP)  ## Regenerate the checked-in DDL under sql/
 .PHONY: docs
 docs:  ## Build the documentation strictly into site/
 	$(MAKE) EXTRAS=test,dev,embedded,docs venv
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and build output

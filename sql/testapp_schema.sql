@@ -144,13 +144,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_94103d2651_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -178,7 +175,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '3385ea412d0df81b04e4d7c32fcc976663d9c62e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS 'a4a896b16903247cfcd9e186f0f0d637ffd2af08';
 
 --
 -- Add field previous_segment to datesegment
@@ -298,13 +295,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -339,7 +333,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'aedb19fde9ae497b071ee35158c6335e7468a9c0';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'd3e0514eeabd0dd36eed1b69f77910ec70f75af1';
 
 --
 -- Create trigger segments_span_ins_datesegment on model datespan
@@ -385,13 +379,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -426,7 +417,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '640f5f1ada93bf793f9586a88240a931abb9b4a6';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '1e4050f51d6942937e360c6b3dfaf67f27b18ed4';
 
 --
 -- Add field previous_segment to datetimesegment
@@ -546,13 +537,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -580,7 +568,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS 'b6434b31c8d62b9a02aa414453171f3babe5b9e3';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '40c2bf1b737f076753a643314945716ab39c0b61';
 
 --
 -- Add field previous_segment to decimalsegment
@@ -700,13 +688,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -738,7 +723,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '5ec6fbcf68d67d4c61837aff02a79e1db2098f8a';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '1af9dfb50258f245c306208385304f93603ed417';
 
 --
 -- Add field previous_segment to intsegment
@@ -858,13 +843,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -899,7 +881,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '41c667c6413537c2985f968c41f03ac23427f3d0';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS 'c788d753721755d40f6895cd3bf21939150779ae';
 
 --
 -- Create trigger segments_span_ins_intsegment on model intspan
@@ -945,13 +927,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -986,7 +965,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS 'b5e10f4faf48a2e4a6d7744001b337e063090da4';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '8ea47f4a79a9fc32f499c973c7988c7bc9e276f9';
 
 --
 -- Create index seg_94103d26_order on F(span), Func(F(segment_range), function=lower) on model bigintsegment
@@ -1161,13 +1140,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_94103d2651_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -1195,7 +1171,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_05b23();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_05b23 ON "testapp_bigintsegment" IS '6e9f5474e95bb0e108270356abad3d411e540b23';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_05b23 ON "testapp_bigintsegment" IS '2bd8d6f2f3157e8d6247d3e3c3d84fe73936f963';
 
 --
 -- Create trigger segments_check_update on model bigintsegment
@@ -1241,13 +1217,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_94103d2651_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -1275,7 +1248,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_11c1d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS '348289f20ccb89c751b613cf4deae0a5d295a7b4';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS '4fefe73f755f989ea5140939762ba3e08091d543';
 
 --
 -- Create index seg_fefe1105_order on F(span), Func(F(segment_range), function=lower) on model datesegment
@@ -1450,13 +1423,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -1491,7 +1461,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_0dc7b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_0dc7b ON "testapp_datesegment" IS '204a7ad2322e36b4a1dcdaa7084a48a4141087d2';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_0dc7b ON "testapp_datesegment" IS '43664b8ca08a95827f2937cf8892609764f373fc';
 
 --
 -- Create trigger segments_check_update on model datesegment
@@ -1537,13 +1507,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -1578,7 +1545,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_74572();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS '02e1aaf5cb132cc9a8780cf789a714961de6916c';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS 'e4263295b7f2b57230c5708e58beea22529a1eea';
 
 --
 -- Create index seg_23fd7ba9_order on F(span), Func(F(segment_range), function=lower) on model datetimesegment
@@ -1753,13 +1720,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -1787,7 +1751,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_2aa1b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_2aa1b ON "testapp_datetimesegment" IS '494cb66c9c8fd35a5d1b0a9d954acd22359ac753';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_2aa1b ON "testapp_datetimesegment" IS '07e2a6ac13fe063497d1b1c7b9413d1f2eee4159';
 
 --
 -- Create trigger segments_check_update on model datetimesegment
@@ -1833,13 +1797,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -1867,7 +1828,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_65415();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'be088067ff2830d1e8ffeb7919b337f24a344e84';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'daef94fa951f0bbf44a762d5094b10fed14fbc22';
 
 --
 -- Create index seg_9d51f63e_order on F(span), Func(F(segment_range), function=lower) on model decimalsegment
@@ -2042,13 +2003,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -2080,7 +2038,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_e8789();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_e8789 ON "testapp_decimalsegment" IS 'dbe0a56a1152b958674df76efaa7c2cf72425096';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_e8789 ON "testapp_decimalsegment" IS '6f161840a0c9dc94d3bdba8584a61d368060003e';
 
 --
 -- Create trigger segments_check_update on model decimalsegment
@@ -2126,13 +2084,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -2164,7 +2119,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_37c96();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS 'b85e176e7e1e7b6e1b1dd96fd945c18869caf847';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS '9c0c65b378e4e3e6aadf388cb973bd1706d2384a';
 
 --
 -- Create index seg_0af7e3d1_order on F(span), Func(F(segment_range), function=lower) on model intsegment
@@ -2339,13 +2294,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -2380,7 +2332,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_90e03();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_90e03 ON "testapp_intsegment" IS '19081a1d38eede65f85bb8dce498527393f83e51';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_90e03 ON "testapp_intsegment" IS '9b5394743d581827a0a00e691bda221de0f916a2';
 
 --
 -- Create trigger segments_check_update on model intsegment
@@ -2426,13 +2378,10 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid FOR NO KEY UPDATE;
-  CONTINUE WHEN NOT FOUND;
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    PERFORM set_config('segments.internal', 'on', true);
-    UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid;
-    PERFORM set_config('segments.internal', 'off', true);
-  END IF;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
   IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
@@ -2467,7 +2416,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_e04ea();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS '14a42620bfac363cce6d68030114bf6485a5bb72';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS 'd4a0ecd932296a556f1ee29c6b57b5319d30b8b7';
 
 CREATE INDEX "testapp_datespan_deleted_at_daede95a" ON "testapp_datespan" ("deleted_at");
 CREATE INDEX "testapp_datetimespan_deleted_at_f5fe5f47" ON "testapp_datetimespan" ("deleted_at");

@@ -184,3 +184,14 @@ def test_segment_tables_create_btree_gist_when_missing(scratch_database, django_
             )
             assert cursor.fetchone() == ("x",)
     assert _has_extension(dbname)
+
+
+@pytest.mark.django_db
+def test_migrations_match_the_models() -> None:
+    """Generated DDL (constraints, triggers) lives in migrations: they must be current."""
+    from django.core.management import call_command
+
+    try:
+        call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+    except SystemExit as exc:  # makemigrations --check exits 1 when a migration is missing
+        pytest.fail(f"models changed without a migration (exit {exc.code}); run makemigrations")

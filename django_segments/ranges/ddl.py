@@ -18,10 +18,11 @@ How the checks work, per segment model:
   ``segments.generation`` after every writing statement; a span checked at generation g
   is skipped by later events until another statement writes (so ``SET CONSTRAINTS ...
   IMMEDIATE`` followed by more writes re-checks).
-* The check locks the span row ``FOR NO KEY UPDATE`` so concurrent writers of one span
+* The check rewrites the span row (a HOT no-op update) so concurrent writers of one span
   are checked one after the other, each seeing the other's committed rows (READ
-  COMMITTED); under REPEATABLE READ / SERIALIZABLE it also rewrites the span row so a
-  concurrent check fails with a serialization error instead of missing a change.
+  COMMITTED), and a transaction with an older snapshot (REPEATABLE READ, SERIALIZABLE,
+  or mixed with READ COMMITTED writers) fails with a serialization error instead of
+  checking a stale state.
 * ``previous_guard`` - BEFORE UPDATE: ``previous_segment_id`` is maintained by the
   database; values written by clients are ignored (stale ORM instances can still save).
 """
@@ -223,14 +224,16 @@ def check_body(segment_model: Any, span_ids: str) -> str:
         "  CONTINUE WHEN _sid IS NULL;",
         f"  _key := 'segments.checked_{t['tag']}_' || md5(_sid::text);",
         "  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;",
-        f"  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM {t['span']}"
-        f" WHERE {t['span_pk']} = _sid FOR NO KEY UPDATE;",
-        "  CONTINUE WHEN NOT FOUND;",
-        "  IF current_setting('transaction_isolation') <> 'read committed' THEN",
-        f"    PERFORM set_config('{INTERNAL}', 'on', true);",
-        f"    UPDATE {t['span']} SET {t['span_pk']} = {t['span_pk']} WHERE {t['span_pk']} = _sid;",
-        f"    PERFORM set_config('{INTERNAL}', 'off', true);",
-        "  END IF;",
+        # The span row is rewritten (not only locked): a concurrent check of the same span
+        # waits for this transaction, and one whose snapshot is older (REPEATABLE READ,
+        # SERIALIZABLE) gets a serialization failure instead of checking a stale state.
+        f"  PERFORM set_config('{INTERNAL}', 'on', true);",
+        f"  UPDATE {t['span']} SET {t['span_pk']} = {t['span_pk']} WHERE {t['span_pk']} = _sid"
+        " RETURNING current_range, deleted_at INTO _span_range, _span_deleted;",
+        f"  PERFORM set_config('{INTERNAL}', 'off', true);",
+        # NOTE - PERFORM resets FOUND; current_range is NOT NULL, so NULL means no span row
+        # (deleted in this transaction, e.g. with its segments).
+        "  CONTINUE WHEN _span_range IS NULL;",
         f"  SELECT {t['rng']} INTO _first FROM {t['seg']} WHERE {active}"
         f" ORDER BY lower({t['rng']}) ASC LIMIT 1;",
         f"  SELECT {t['rng']} INTO _last FROM {t['seg']} WHERE {active}"

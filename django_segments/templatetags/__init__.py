@@ -1,0 +1,1 @@
+"""Template tags of django-segments (``{% load segments_timeline %}``)."""

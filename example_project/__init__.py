@@ -1,0 +1,1 @@
+"""The example project of django-segments: a small subscription business (``make demo``)."""

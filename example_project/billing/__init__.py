@@ -1,0 +1,1 @@
+"""Billing: customers, subscriptions made of plan periods, and offers for user segments."""
