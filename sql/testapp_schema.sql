@@ -46,34 +46,19 @@ CREATE TABLE "testapp_bigintsegment" ("id" bigint NOT NULL PRIMARY KEY GENERATED
 -- Create trigger segments_gen_bigintsegment on model bigintspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_bigintsegment_39f69()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -98,40 +83,25 @@ CREATE TABLE "testapp_bigintsegment" ("id" bigint NOT NULL PRIMARY KEY GENERATED
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_bigintsegment_39f69();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan" IS 'b2cc28ad8c9558ca411b36e1a247fffa281dac7a';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan" IS '5451ed24a5ca88de810149a01294720c98b9dbf5';
 
 --
 -- Create trigger segments_span_upd_bigintsegment on model bigintspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -175,7 +145,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS 'a4a896b16903247cfcd9e186f0f0d637ffd2af08';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '0ded2fa643514d2eaeb7315f0df4d5ea8f16976d';
 
 --
 -- Add field previous_segment to datesegment
@@ -197,34 +167,19 @@ ALTER TABLE "testapp_datesegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAIN
 -- Create trigger segments_gen_datesegment on model datespan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_datesegment_c8836()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -249,40 +204,25 @@ ALTER TABLE "testapp_datesegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAIN
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_datesegment_c8836();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan" IS '202bbf4141e9d851eea313aab88db7398c37889a';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan" IS '13654bc5c690e8cc08680fdab0319261ef444f1c';
 
 --
 -- Create trigger segments_span_upd_datesegment on model datespan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -333,40 +273,25 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'd3e0514eeabd0dd36eed1b69f77910ec70f75af1';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'f65e88cfa6a8bddb4d0892233c5cb349f26159c2';
 
 --
 -- Create trigger segments_span_ins_datesegment on model datespan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -417,7 +342,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '1e4050f51d6942937e360c6b3dfaf67f27b18ed4';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS 'e8b9ed3005fbca92d0b541a4189c23e8c93b2908';
 
 --
 -- Add field previous_segment to datetimesegment
@@ -439,34 +364,19 @@ ALTER TABLE "testapp_datetimesegment" ADD COLUMN "span_id" bigint NOT NULL CONST
 -- Create trigger segments_gen_datetimesegment on model datetimespan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_datetimesegment_68b0b()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -491,40 +401,25 @@ ALTER TABLE "testapp_datetimesegment" ADD COLUMN "span_id" bigint NOT NULL CONST
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_datetimesegment_68b0b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan" IS 'd3dc0e1f2902662627138baa276e6c280c89bf5e';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan" IS 'a8b17816b242cb62141d444ab5bcb082589a16c1';
 
 --
 -- Create trigger segments_span_upd_datetimesegment on model datetimespan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -568,7 +463,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '40c2bf1b737f076753a643314945716ab39c0b61';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '9584667ddc9b1ab550d69fb70d33da1acf417659';
 
 --
 -- Add field previous_segment to decimalsegment
@@ -590,34 +485,19 @@ ALTER TABLE "testapp_decimalsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTR
 -- Create trigger segments_gen_decimalsegment on model decimalspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_decimalsegment_85a91()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -642,40 +522,25 @@ ALTER TABLE "testapp_decimalsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTR
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_decimalsegment_85a91();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan" IS '8dbf379a213c78cceb77922b889fea1621e4edfe';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan" IS '5c2f91f543b984007a76d24ffb7c123433be4ac6';
 
 --
 -- Create trigger segments_span_upd_decimalsegment on model decimalspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -723,7 +588,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '1af9dfb50258f245c306208385304f93603ed417';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS 'c943addbf0dd850f41b73552769a96e1d7af722c';
 
 --
 -- Add field previous_segment to intsegment
@@ -745,34 +610,19 @@ ALTER TABLE "testapp_intsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAINT
 -- Create trigger segments_gen_intsegment on model intspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_intsegment_6160c()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -797,40 +647,25 @@ ALTER TABLE "testapp_intsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAINT
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_intsegment_6160c();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan" IS 'e1e8073031fc7146601802b61fb11179e3698f6d';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan" IS '98cab9bdc891a88c7c1c29704a17f709faf661a0';
 
 --
 -- Create trigger segments_span_upd_intsegment on model intspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -881,40 +716,25 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM (NEW."current_range") OR OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at"))
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS 'c788d753721755d40f6895cd3bf21939150779ae';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '2f2c5b6f16ef9d0a3616f3820ad13d2f7c6a050d';
 
 --
 -- Create trigger segments_span_ins_intsegment on model intspan
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_intsegment_97d81()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -965,7 +785,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '8ea47f4a79a9fc32f499c973c7988c7bc9e276f9';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '9023c3e9aed495d8e89526581dac5e3e455fc6c4';
 
 --
 -- Create index seg_94103d26_order on F(span), Func(F(segment_range), function=lower) on model bigintsegment
@@ -985,34 +805,19 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_ove
 -- Create trigger segments_generation on model bigintsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_ed167()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1037,40 +842,25 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_ove
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_ed167();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment" IS '23fc26374a442c940214350cf8ac0eb2bd449672';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment" IS '7c68b6676d129aae0c38fc211c0bb5f161516bb5';
 
 --
 -- Create trigger segments_previous_guard on model bigintsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_previous_guard_f0435()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1094,40 +884,25 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_ove
                 FOR EACH ROW WHEN (OLD."previous_segment_id" IS DISTINCT FROM (NEW."previous_segment_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_previous_guard_f0435();
 
-            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_f0435 ON "testapp_bigintsegment" IS '15fe6b3c75a170e264c1862b70975ad0035f5cb7';
+            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_f0435 ON "testapp_bigintsegment" IS 'c5dc9a030943cc1c26aace08f888999d59c5d27b';
 
 --
 -- Create trigger segments_check_write on model bigintsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_05b23()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1171,40 +946,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_05b23();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_05b23 ON "testapp_bigintsegment" IS '2bd8d6f2f3157e8d6247d3e3c3d84fe73936f963';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_05b23 ON "testapp_bigintsegment" IS '3704df0acd4e8d0f3eee617b7d9d85dc32cd06b3';
 
 --
 -- Create trigger segments_check_update on model bigintsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_11c1d()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1248,7 +1008,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_11c1d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS '4fefe73f755f989ea5140939762ba3e08091d543';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS 'dbc6bef5dbe9d46601b707394a17a08967762d17';
 
 --
 -- Create index seg_fefe1105_order on F(span), Func(F(segment_range), function=lower) on model datesegment
@@ -1268,34 +1028,19 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
 -- Create trigger segments_generation on model datesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_70fd2()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1320,40 +1065,25 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_70fd2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_70fd2 ON "testapp_datesegment" IS '1c63ce7fc4cbaca328e14708273755040eecb046';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_70fd2 ON "testapp_datesegment" IS '65c487758d3fc212b68e003d3e38239684c26b55';
 
 --
 -- Create trigger segments_previous_guard on model datesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_previous_guard_56b53()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1377,40 +1107,25 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
                 FOR EACH ROW WHEN (OLD."previous_segment_id" IS DISTINCT FROM (NEW."previous_segment_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_previous_guard_56b53();
 
-            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_56b53 ON "testapp_datesegment" IS 'f31453c8a775501b69bacc8377c1e92374883454';
+            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_56b53 ON "testapp_datesegment" IS '7277fe6807deac9201097cd3a655db22f1dfcd98';
 
 --
 -- Create trigger segments_check_write on model datesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_0dc7b()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1461,40 +1176,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_0dc7b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_0dc7b ON "testapp_datesegment" IS '43664b8ca08a95827f2937cf8892609764f373fc';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_0dc7b ON "testapp_datesegment" IS 'fabc62afac0bfb4b396332f1063885f8dcbb72f5';
 
 --
 -- Create trigger segments_check_update on model datesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_74572()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1545,7 +1245,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_74572();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS 'e4263295b7f2b57230c5708e58beea22529a1eea';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS '57cb430fd662735975bb4e1397a3844e61121571';
 
 --
 -- Create index seg_23fd7ba9_order on F(span), Func(F(segment_range), function=lower) on model datetimesegment
@@ -1565,34 +1265,19 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no
 -- Create trigger segments_generation on model datetimesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_371cc()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1617,40 +1302,25 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_371cc();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_371cc ON "testapp_datetimesegment" IS '4a69ae79d5b2df91bd438f47b43b28cbf3fca1a0';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_371cc ON "testapp_datetimesegment" IS 'e7e40b6e9c7d4ab35cb2e52606ff567007ddefc5';
 
 --
 -- Create trigger segments_previous_guard on model datetimesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_previous_guard_bbd59()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1674,40 +1344,25 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no
                 FOR EACH ROW WHEN (OLD."previous_segment_id" IS DISTINCT FROM (NEW."previous_segment_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_previous_guard_bbd59();
 
-            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_bbd59 ON "testapp_datetimesegment" IS 'f36782f1c40031b5a98406d617d1b5f4739337f0';
+            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_bbd59 ON "testapp_datetimesegment" IS 'c7f2e9fad17a80259763a8df7936477ca59d9d98';
 
 --
 -- Create trigger segments_check_write on model datetimesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_2aa1b()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1751,40 +1406,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_2aa1b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_2aa1b ON "testapp_datetimesegment" IS '07e2a6ac13fe063497d1b1c7b9413d1f2eee4159';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_2aa1b ON "testapp_datetimesegment" IS '6dbde0a7989b85960675b0fb6b308f3b8f8a17d6';
 
 --
 -- Create trigger segments_check_update on model datetimesegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_65415()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1828,7 +1468,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_65415();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'daef94fa951f0bbf44a762d5094b10fed14fbc22';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS '8c298e5501212ac1f385282d6b5eb94c1cb35aef';
 
 --
 -- Create index seg_9d51f63e_order on F(span), Func(F(segment_range), function=lower) on model decimalsegment
@@ -1848,34 +1488,19 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_o
 -- Create trigger segments_generation on model decimalsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_9c719()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1900,40 +1525,25 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_o
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_9c719();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment" IS '7e82917ad3f835ccb5d6b0d17853428472765893';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment" IS '5793864eb9ca6b519fb2feb5625bc414afc03222';
 
 --
 -- Create trigger segments_previous_guard on model decimalsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_previous_guard_0764f()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -1957,40 +1567,25 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_o
                 FOR EACH ROW WHEN (OLD."previous_segment_id" IS DISTINCT FROM (NEW."previous_segment_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_previous_guard_0764f();
 
-            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_0764f ON "testapp_decimalsegment" IS 'a107b717027ff7dd8f0320d0c3349e5eeecc2476';
+            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_0764f ON "testapp_decimalsegment" IS 'ababd0c1ceccc6578b3a13b628520dceafed362c';
 
 --
 -- Create trigger segments_check_write on model decimalsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_e8789()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -2038,40 +1633,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_e8789();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_e8789 ON "testapp_decimalsegment" IS '6f161840a0c9dc94d3bdba8584a61d368060003e';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_e8789 ON "testapp_decimalsegment" IS 'ee91405d33a88a57fb4e442783ad87832b1324ca';
 
 --
 -- Create trigger segments_check_update on model decimalsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_37c96()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -2119,7 +1699,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_37c96();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS '9c0c65b378e4e3e6aadf388cb973bd1706d2384a';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS '79641dfbf76f4aadcefce32c9d2256aba1b23a05';
 
 --
 -- Create index seg_0af7e3d1_order on F(span), Func(F(segment_range), function=lower) on model intsegment
@@ -2139,34 +1719,19 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
 -- Create trigger segments_generation on model intsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_862c6()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -2191,40 +1756,25 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_862c6();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_862c6 ON "testapp_intsegment" IS 'f58d6ebf9ae1ac30034f90606e3784cb49e26448';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_862c6 ON "testapp_intsegment" IS 'e38354cfcda73e7e75f253ee2e8294a1900c2846';
 
 --
 -- Create trigger segments_previous_guard on model intsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_previous_guard_68dfb()
             RETURNS TRIGGER AS $$
 
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -2248,40 +1798,25 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                 FOR EACH ROW WHEN (OLD."previous_segment_id" IS DISTINCT FROM (NEW."previous_segment_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_previous_guard_68dfb();
 
-            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_68dfb ON "testapp_intsegment" IS '1bfbd2cb01ce6316f11bd2d7ae1e09b62430cf24';
+            COMMENT ON TRIGGER pgtrigger_segments_previous_guard_68dfb ON "testapp_intsegment" IS '709cb1a39cce2b8f9da9144f9f8ba7d96a12ebf4';
 
 --
 -- Create trigger segments_check_write on model intsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_write_90e03()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -2332,40 +1867,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_check_write_90e03();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_write_90e03 ON "testapp_intsegment" IS '9b5394743d581827a0a00e691bda221de0f916a2';
+            COMMENT ON TRIGGER pgtrigger_segments_check_write_90e03 ON "testapp_intsegment" IS '462a9a9930277f272ec0abe0288429cf738959d1';
 
 --
 -- Create trigger segments_check_update on model intsegment
 --
 
-            CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(
-                trigger_name NAME
-            )
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
             RETURNS BOOLEAN AS $$
-                DECLARE
-                    _pgtrigger_ignore TEXT[];
-                    _result BOOLEAN;
-                BEGIN
-                    BEGIN
-                        SELECT INTO _pgtrigger_ignore
-                            CURRENT_SETTING('pgtrigger.ignore');
-                        EXCEPTION WHEN OTHERS THEN
-                    END;
-                    IF _pgtrigger_ignore IS NOT NULL THEN
-                        SELECT trigger_name = ANY(_pgtrigger_ignore)
-                        INTO _result;
-                        RETURN _result;
-                    ELSE
-                        RETURN FALSE;
-                    END IF;
-                END;
-            $$ LANGUAGE plpgsql;
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_e04ea()
             RETURNS TRIGGER AS $$
                 DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
-                    IF ("public"._pgtrigger_should_ignore(TG_NAME) IS TRUE) THEN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
                             RETURN OLD;
                         ELSE
@@ -2416,7 +1936,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."deleted_at" IS DISTINCT FROM (NEW."deleted_at") OR OLD."segment_range" IS DISTINCT FROM (NEW."segment_range") OR OLD."span_id" IS DISTINCT FROM (NEW."span_id"))
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_e04ea();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS 'd4a0ecd932296a556f1ee29c6b57b5319d30b8b7';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS '7ed3c74217a2c29e992a414c4facc429b9f4f7a8';
 
 CREATE INDEX "testapp_datespan_deleted_at_daede95a" ON "testapp_datespan" ("deleted_at");
 CREATE INDEX "testapp_datetimespan_deleted_at_f5fe5f47" ON "testapp_datetimespan" ("deleted_at");

@@ -1,0 +1,127 @@
+"""Bulk write cost of enforcement: one INSERT ... SELECT of spans x segments.
+
+The same rows go into (a) a plain table, (b) a table with only the exclusion
+constraint, (b2) a copy of the library's table without its triggers and (c) the
+library's table with its constraints and deferred constraint triggers. Each INSERT and
+its COMMIT are timed together, so (c)'s deferred checks are part of the measured time.
+
+(c) as installed grows quadratically with the rows written in one transaction (see
+docs/benchmarks.md): it runs once at full size under a ``statement_timeout`` and also at
+two smaller sizes to show the growth. (c*) is the same table with ``pgtrigger.ignore``
+set in the transaction, which avoids the quadratic path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import OperationalError, connection, transaction
+
+from bench import db
+from bench.measure import Timer, median, ms, ratio, vacuum
+
+SQL_FILE = "bulk_enforcement.sql"
+TABLES = {
+    "plain": "bench_plain",
+    "exclusion": "bench_exclusion",
+    "no_triggers": "bench_no_triggers",
+    "library_ignore_preset": "testapp_bigintsegment",
+}
+#: Statements run first in the inserting transaction of a variant.
+PREAMBLE = {"library_ignore_preset": ["SET LOCAL pgtrigger.ignore = '{}'"]}
+
+
+def _setup(spans: int, per_span: int) -> list[int]:
+    with connection.cursor() as cursor:
+        for sql in db.statements(SQL_FILE, "tables"):
+            cursor.execute(sql)
+        cursor.execute("TRUNCATE testapp_bigintsegment, testapp_bigintspan, bench_no_triggers")
+        rows = db.execute(cursor, db.statement(SQL_FILE, "spans"), {"spans": spans, "per_span": per_span})
+    vacuum("testapp_bigintspan")
+    return [row[0] for row in rows]
+
+
+def _insert_once(
+    table: str, params: dict[str, Any], preamble: list[str], timeout_ms: int = 0
+) -> float | None:
+    """Seconds of INSERT + COMMIT; None when ``timeout_ms`` ran out."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}")
+    try:
+        with Timer() as timer, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            for sql in preamble:
+                cursor.execute(sql)
+            cursor.execute(db.statement(SQL_FILE, "insert", table=table), params)
+            # NOTE - Postgres does not apply statement_timeout to COMMIT, so the deferred
+            # checks are fired by this statement instead (the same work COMMIT would do).
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except OperationalError as exc:  # statement_timeout: QueryCanceled
+        if "statement timeout" not in str(exc):
+            raise
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        (count,) = cursor.fetchone()
+    expected = len(params["span_ids"]) * params["per_span"]
+    assert count == expected, f"{table}: {count} rows, expected {expected}"
+    return timer.seconds
+
+
+def _library_as_installed(span_ids: list[int], per_span: int, timeout_s: int, log: Callable[[str], None]):
+    """(c) once at each size; the full size under a statement timeout."""
+    runs = []
+    sizes = sorted({max(1, len(span_ids) // 10), max(1, len(span_ids) // 5), len(span_ids)})
+    for spans in sizes:
+        params = {"span_ids": span_ids[:spans], "per_span": per_span}
+        timeout = timeout_s * 1000 if spans == len(span_ids) else 0
+        seconds = _insert_once("testapp_bigintsegment", params, [], timeout)
+        shown = f"{ms(seconds):.1f} ms" if seconds is not None else f"> {timeout_s} s (statement_timeout)"
+        log(f"  bulk library (as installed) {spans * per_span:>7} rows: {shown}")
+        runs.append({"rows": spans * per_span, "ms": None if seconds is None else ms(seconds)})
+    return runs
+
+
+def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Insert spans x segments into each table; return medians and ratios."""
+    spans, per_span = (30, 100) if quick else (1_000, 100)
+    reps = 1 if quick else 3
+    timeout_s = 20 if quick else 30
+    span_ids = _setup(spans, per_span)
+    params = {"span_ids": span_ids, "per_span": per_span}
+    times: dict[str, list[float]] = {key: [] for key in TABLES}
+    for rep in range(reps + 1):  # the first round warms caches and is not recorded
+        keys = list(TABLES) if rep % 2 else list(reversed(TABLES))
+        for key in keys:
+            if not rep and key == "library_ignore_preset":
+                continue  # expensive, so it gets no warm-up round
+            seconds = _insert_once(TABLES[key], params, PREAMBLE.get(key, []))
+            assert seconds is not None
+            log(f"  bulk {key:22} {ms(seconds):10.1f} ms{'' if rep else ' (warm-up)'}")
+            if rep:
+                times[key].append(seconds)
+    installed = _library_as_installed(span_ids, per_span, timeout_s, log)
+    medians = {key: median(values) for key, values in times.items()}
+    full = installed[-1]["ms"]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_plain, bench_exclusion, bench_no_triggers")
+        cursor.execute("TRUNCATE testapp_bigintsegment, testapp_bigintspan")
+    library = full / 1000 if full is not None else timeout_s
+    return {
+        "spans": spans,
+        "segments_per_span": per_span,
+        "rows": spans * per_span,
+        "repetitions": reps,
+        "ms": {key: ms(value) for key, value in medians.items()},
+        "library_ms": full,
+        "library_timeout_s": timeout_s,
+        "library_timed_out": full is None,
+        "library_growth": installed,
+        "ratio_library_plain": ratio(library, medians["plain"]),
+        "ratio_library_exclusion": ratio(library, medians["exclusion"]),
+        "ratio_exclusion_plain": ratio(medians["exclusion"], medians["plain"]),
+        "ratio_no_triggers_exclusion": ratio(medians["no_triggers"], medians["exclusion"]),
+        "ratio_ignore_preset_exclusion": ratio(medians["library_ignore_preset"], medians["exclusion"]),
+        "ratio_ignore_preset_plain": ratio(medians["library_ignore_preset"], medians["plain"]),
+    }

@@ -1,0 +1,77 @@
+"""Timing and statement counting."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import connection
+
+#: Transaction control that only exists because the harness wraps operations in a
+#: transaction it rolls back (a top-level call would use BEGIN/COMMIT, not statements).
+_HARNESS = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.IGNORECASE)
+
+
+class StatementLog:
+    """An execute wrapper that records every statement sent through Django."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.statements.append(sql)
+        return execute(sql, params, many, context)
+
+    @property
+    def count(self) -> int:
+        """Statements other than savepoint handling."""
+        return sum(1 for sql in self.statements if not _HARNESS.match(sql))
+
+
+@contextmanager
+def counting() -> Iterator[StatementLog]:
+    """Record the statements run on the default connection inside the block."""
+    log = StatementLog()
+    with connection.execute_wrapper(log):
+        yield log
+
+
+class Timer:
+    """``with Timer() as t: ...``; ``t.seconds`` afterwards."""
+
+    seconds = 0.0
+
+    def __enter__(self) -> Timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+def median(values: list[float]) -> float:
+    """Median of ``values`` (0.0 when empty)."""
+    return statistics.median(values) if values else 0.0
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator`` rounded to 3 places; None when undefined."""
+    if not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def ms(seconds: float) -> float:
+    """Seconds to milliseconds, rounded to 3 places."""
+    return round(seconds * 1000, 3)
+
+
+def vacuum(*tables: str) -> None:
+    """``VACUUM ANALYZE`` the given (quoted) tables, outside any transaction."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM ANALYZE {table}")

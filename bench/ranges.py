@@ -1,0 +1,337 @@
+"""Range operations: the library next to hand-written SQL, on spans of several sizes.
+
+For each model (tiling: ``IntSpan``/``IntSegment``, no gaps, soft delete; free:
+``BigIntSpan``/``BigIntSegment``, gaps allowed, hard delete) and each span size, one span
+of N segments is built with SQL (segment i covers ``[10 i, 10 i + 10)``). Every
+repetition of an operation runs inside a transaction that is rolled back, so each one
+starts from the same state; the library and the baseline alternate which goes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.db import connection, transaction
+
+from bench import db
+from bench.measure import Timer, counting, median, ms, ratio, vacuum
+
+SQL_FILE = "ranges_baseline.sql"
+WIDTH = 10
+
+
+@dataclass(frozen=True)
+class RangeModel:
+    """One span/segment model pair and the SQL names its baselines need."""
+
+    key: str
+    span_model: Any
+    segment_model: Any
+    span_fields: dict[str, Any]
+    names: dict[str, str]
+
+    @property
+    def soft(self) -> bool:
+        """Whether deleting soft-deletes (``deleted_at``) rather than removing rows."""
+        return bool(self.span_model._span_options_value.soft_delete)
+
+    @property
+    def tiling(self) -> bool:
+        """Whether the span forbids gaps (a new span gets one covering segment)."""
+        return not self.span_model._span_options_value.allow_span_gaps
+
+
+def models() -> list[RangeModel]:
+    """The two benchmarked configurations."""
+    from tests.testapp.models import BigIntSegment, BigIntSpan, IntSegment, IntSpan
+
+    def names(span: Any, seg: Any, *, rng: str, span_extra: str, extra: str, vals: str) -> dict[str, str]:
+        span_vals = ", ''" if span_extra else ""
+        return {
+            "span": connection.ops.quote_name(span._meta.db_table),
+            "seg": connection.ops.quote_name(seg._meta.db_table),
+            "range": rng,
+            "span_cols": span_extra,
+            "span_vals": span_vals,
+            "cols": extra,
+            "vals": vals,
+        }
+
+    return [
+        RangeModel(
+            "tiling",
+            IntSpan,
+            IntSegment,
+            {"name": ""},
+            names(
+                IntSpan,
+                IntSegment,
+                rng="int4range",
+                span_extra=", name",
+                extra=", label, weight",
+                vals=", '', 1",
+            ),
+        ),
+        RangeModel(
+            "free",
+            BigIntSpan,
+            BigIntSegment,
+            {},
+            names(BigIntSpan, BigIntSegment, rng="int8range", span_extra="", extra=", label", vals=", ''"),
+        ),
+    ]
+
+
+@dataclass
+class Fixture:
+    """A span of ``size`` segments and the ids of the segments the operations touch."""
+
+    model: RangeModel
+    size: int
+    span_id: int
+    first_id: int
+    second_id: int
+    lower_id: int
+    mid_id: int
+
+    @property
+    def mid(self) -> int:
+        """Index of the middle segment."""
+        return self.size // 2
+
+    def span(self) -> Any:
+        """A fresh instance of the span."""
+        return self.model.span_model.objects.get(pk=self.span_id)
+
+    def segment(self) -> Any:
+        """A fresh instance of the middle segment."""
+        return self.model.segment_model.objects.get(pk=self.mid_id)
+
+
+def build(model: RangeModel, size: int) -> Fixture:
+    """Create (and commit) one span of ``size`` segments with SQL."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        (span_id,) = db.execute(
+            cursor, db.statement(SQL_FILE, "build_span", **model.names), {"upper": WIDTH * size}
+        )[0]
+        cursor.execute(
+            db.statement(SQL_FILE, "build_segments", **model.names), {"span_id": span_id, "count": size}
+        )
+        mid = size // 2
+        rows = db.execute(
+            cursor,
+            f"SELECT lower(segment_range) / {WIDTH}, id FROM {model.names['seg']}"
+            " WHERE span_id = %s AND lower(segment_range) / %s IN (0, 1, %s, %s)",
+            [span_id, WIDTH, mid - 1, mid],
+        )
+    ids = dict(rows)
+    return Fixture(model, size, span_id, ids[0], ids[1], ids[mid - 1], ids[mid])
+
+
+# --- operations: (library call, baseline section, baseline parameters) -----------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation: how the library does it and how the baseline does it."""
+
+    name: str
+    #: Fetches the instances (not measured) and returns the call that is measured.
+    library: Callable[[Fixture], Callable[[], Any]]
+    section: Callable[[RangeModel], str]
+    params: Callable[[Fixture], dict[str, Any]]
+    applies: Callable[[RangeModel], bool] = field(default=lambda model: True)
+
+
+def _hi(fx: Fixture) -> int:
+    return WIDTH * fx.mid + WIDTH
+
+
+def _soft(name: str) -> Callable[[RangeModel], str]:
+    return lambda model: f"{name}.{'soft' if model.soft else 'hard'}"
+
+
+def _create(fx: Fixture) -> Callable[[], Any]:
+    model = fx.model
+    return partial(model.span_model.objects.create, current_range=(10**6, 10**6 + 100), **model.span_fields)
+
+
+def _insert(fx: Fixture) -> Callable[[], Any]:
+    start = WIDTH * fx.mid
+    return partial(fx.model.segment_model.insert, span=fx.span(), segment_range=(start + 3, start + 7))
+
+
+OPERATIONS = [
+    Operation(
+        "create_span",
+        _create,
+        lambda model: f"create_span.{'tiling' if model.tiling else 'free'}",
+        lambda fx: {"lower": 10**6, "upper": 10**6 + 100},
+    ),
+    Operation(
+        "append",
+        lambda fx: partial(fx.span().append, delta_value=WIDTH),
+        lambda model: "append",
+        lambda fx: {"span_id": fx.span_id, "upper": WIDTH * fx.size, "new_upper": WIDTH * fx.size + WIDTH},
+    ),
+    Operation(
+        "insert",
+        _insert,
+        lambda model: "insert",
+        lambda fx: {
+            "span_id": fx.span_id,
+            "seg_id": fx.mid_id,
+            "a": WIDTH * fx.mid + 3,
+            "b": WIDTH * fx.mid + 7,
+            "hi": _hi(fx),
+        },
+    ),
+    Operation(
+        "split",
+        lambda fx: partial(fx.segment().split, WIDTH * fx.mid + 5),
+        lambda model: "split",
+        lambda fx: {"span_id": fx.span_id, "seg_id": fx.mid_id, "at": WIDTH * fx.mid + 5, "hi": _hi(fx)},
+    ),
+    Operation(
+        "merge",
+        lambda fx: fx.segment().merge_into_lower,
+        _soft("merge"),
+        lambda fx: {"seg_id": fx.mid_id, "lower_id": fx.lower_id, "hi": _hi(fx)},
+    ),
+    Operation(
+        "shift_by_value",
+        lambda fx: partial(fx.span().shift_by_value, 5),
+        lambda model: "shift_by_value",
+        lambda fx: {"span_id": fx.span_id, "delta": 5},
+    ),
+    Operation(
+        "shift_lower_to_value",
+        lambda fx: partial(fx.span().shift_lower_to_value, WIDTH + 5),
+        _soft("shift_lower_to_value"),
+        lambda fx: {
+            "span_id": fx.span_id,
+            "to": WIDTH + 5,
+            "first_id": fx.first_id,
+            "second_id": fx.second_id,
+        },
+    ),
+    Operation(
+        "delete",
+        lambda fx: fx.span().delete,
+        _soft("delete"),
+        lambda fx: {"span_id": fx.span_id},
+    ),
+    Operation(
+        "delete_segment",
+        lambda fx: fx.segment().delete,
+        lambda model: "delete_segment.hard",
+        lambda fx: {"seg_id": fx.mid_id},
+        # NOTE - a span that forbids gaps refuses removing one segment (merge instead).
+        applies=lambda model: not model.tiling,
+    ),
+]
+
+
+def _library(op: Operation, fx: Fixture) -> tuple[float, int, list[str]]:
+    call = op.library(fx)
+    with Timer() as timer:
+        with counting() as log:
+            call()
+        _commit_stand_in()
+    return timer.seconds, log.count, log.statements
+
+
+def _commit_stand_in() -> None:
+    """Run pending deferred constraint triggers now, as COMMIT would (not counted)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _baseline(op: Operation, fx: Fixture) -> tuple[float, int, list[str]]:
+    sqls = db.statements(SQL_FILE, op.section(fx.model), **fx.model.names)
+    params = op.params(fx)
+    with Timer() as timer:
+        with counting() as log, connection.cursor() as cursor:
+            for sql in sqls:
+                db.execute(cursor, sql, params)
+        _commit_stand_in()
+    return timer.seconds, log.count, log.statements
+
+
+def _once(side: Callable[[Operation, Fixture], tuple[float, int, list[str]]], op: Operation, fx: Fixture):
+    with transaction.atomic():
+        result = side(op, fx)
+        transaction.set_rollback(True)
+    return result
+
+
+def measure(op: Operation, fx: Fixture, reps: int) -> dict[str, Any]:
+    """Median time and statement counts of ``op`` on ``fx``, library next to baseline."""
+    sides = {"library": _library, "baseline": _baseline}
+    times: dict[str, list[float]] = {"library": [], "baseline": []}
+    counts: dict[str, set[int]] = {"library": set(), "baseline": set()}
+    sample: dict[str, list[str]] = {}
+    for rep in range(reps + 1):  # the first round warms caches and is not recorded
+        order = ["library", "baseline"] if rep % 2 else ["baseline", "library"]
+        for name in order:
+            seconds, count, statements = _once(sides[name], op, fx)
+            counts[name].add(count)
+            sample[name] = statements
+            if rep:
+                times[name].append(seconds)
+    lib, base = median(times["library"]), median(times["baseline"])
+    return {
+        "model": fx.model.key,
+        "op": op.name,
+        "segments": fx.size,
+        "library_statements": max(counts["library"]),
+        "baseline_statements": max(counts["baseline"]),
+        "statements_stable": len(counts["library"]) == 1,
+        "library_ms": ms(lib),
+        "baseline_ms": ms(base),
+        "ratio": ratio(lib, base),
+        "library_sql": sample["library"],
+    }
+
+
+def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Run every operation on every model and size; return the ``ranges`` results."""
+    sizes = [10, 100] if quick else [10, 1_000, 10_000]
+    reps = 3 if quick else 5
+    rows: list[dict[str, Any]] = []
+    for model in models():
+        fixtures = [build(model, size) for size in sizes]
+        vacuum(model.names["span"], model.names["seg"])
+        for fx in fixtures:
+            for op in OPERATIONS:
+                if not op.applies(model):
+                    continue
+                try:
+                    row = measure(op, fx, reps)
+                except Exception as exc:  # report, keep benchmarking the rest
+                    row = {"model": model.key, "op": op.name, "segments": fx.size, "error": repr(exc)}
+                rows.append(row)
+                log(_line(row))
+            vacuum(model.names["span"], model.names["seg"])
+    return {"sizes": sizes, "repetitions": reps, "rows": rows, "constant": constant_counts(rows)}
+
+
+def constant_counts(rows: list[dict[str, Any]]) -> dict[str, bool]:
+    """``model.op`` -> whether the library's statement count is the same at every size."""
+    seen: dict[str, set[Any]] = {}
+    for row in rows:
+        seen.setdefault(f"{row['model']}.{row['op']}", set()).add(row.get("library_statements"))
+    return {key: len(counts) == 1 and None not in counts for key, counts in seen.items()}
+
+
+def _line(row: dict[str, Any]) -> str:
+    head = f"  ranges {row['model']:6} {row['op']:21} n={row['segments']:<6}"
+    if "error" in row:
+        return f"{head} ERROR {row['error']}"
+    return (
+        f"{head} lib {row['library_statements']} st {row['library_ms']:9.3f} ms"
+        f"  base {row['baseline_statements']} st {row['baseline_ms']:9.3f} ms  x{row['ratio']}"
+    )

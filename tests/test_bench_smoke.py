@@ -1,0 +1,76 @@
+"""Smoke test of the benchmarks: ``python -m bench --quick --only ranges`` in a subprocess.
+
+The subprocess uses the test run's server (``DATABASE_URL``, exported by tests/settings.py)
+and creates a database of its own there, so it never touches the test database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATIONS = {
+    "create_span",
+    "append",
+    "insert",
+    "split",
+    "merge",
+    "shift_by_value",
+    "shift_lower_to_value",
+    "delete",
+}
+ROW_KEYS = {
+    "model",
+    "op",
+    "segments",
+    "library_statements",
+    "baseline_statements",
+    "library_ms",
+    "baseline_ms",
+    "ratio",
+}
+
+
+def run_quick_ranges(output: Path) -> dict:
+    env = {
+        **os.environ,
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "SEGMENTS_BENCH_DB": f"segments_bench_smoke_{os.getpid()}",
+    }
+    command = [sys.executable, "-m", "bench", "--quick", "--only", "ranges", "--output", str(output)]
+    proc = subprocess.run(  # noqa: S603 - a fixed command line
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Targets" in proc.stdout
+    return json.loads(output.read_text())
+
+
+def test_quick_ranges_benchmark(tmp_path):
+    results = run_quick_ranges(tmp_path / "results.json")
+
+    assert set(results) >= {"meta", "ranges"}
+    assert results["meta"]["quick"] is True
+    ranges = results["ranges"]
+    assert set(ranges) >= {"sizes", "repetitions", "rows", "constant"}
+    assert len(ranges["sizes"]) >= 2
+    errors = [row for row in ranges["rows"] if "error" in row]
+    assert not errors
+    for row in ranges["rows"]:
+        assert set(row) >= ROW_KEYS
+        assert row["library_ms"] > 0
+        assert row["baseline_ms"] > 0
+    counts: dict[tuple[str, str], dict[int, int]] = {}
+    for row in ranges["rows"]:
+        counts.setdefault((row["model"], row["op"]), {})[row["segments"]] = row["library_statements"]
+    assert {model for model, _ in counts} == {"tiling", "free"}
+    for model in ("tiling", "free"):
+        assert {op for m, op in counts if m == model} >= OPERATIONS
+    for (model, op), by_size in counts.items():
+        assert set(by_size) == set(ranges["sizes"]), (model, op)
+        assert len(set(by_size.values())) == 1, f"{model}.{op}: statements vary with span size: {by_size}"
+    assert all(ranges["constant"].values())
