@@ -323,8 +323,10 @@ class Membership(models.Model):
             ),
         ]
         indexes = [
+            # Covers segment_id too: "segments of one member" is then an index-only scan
+            # (without it the planner preferred the GiST index, ~100x the buffers).
             models.Index(
-                fields=["member_id"],
+                fields=["member_id", "segment"],
                 condition=Q(period__upper_inf=True),
                 name="segments_membership_member",
             ),

@@ -83,7 +83,7 @@ class Migration(migrations.Migration):
                 ('segment', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='django_segments.usersegment')),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('period__upper_inf', True)), fields=['member_id'], name='segments_membership_member'), models.Index(models.F('segment'), models.Func('period', function='lower'), name='segments_membership_entered'), models.Index(models.F('segment'), models.Func('period', function='upper'), name='segments_membership_left')],
+                'indexes': [models.Index(condition=models.Q(('period__upper_inf', True)), fields=['member_id', 'segment'], name='segments_membership_member'), models.Index(models.F('segment'), models.Func('period', function='lower'), name='segments_membership_entered'), models.Index(models.F('segment'), models.Func('period', function='upper'), name='segments_membership_left')],
                 'constraints': [django.contrib.postgres.constraints.ExclusionConstraint(expressions=[('segment', '='), ('member_id', '='), ('period', '&&')], name='segments_membership_no_overlap'), models.UniqueConstraint(condition=models.Q(('period__upper_inf', True)), fields=('segment', 'member_id'), name='segments_membership_current')],
             },
         ),
