@@ -332,6 +332,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             transaction.atomic(using=kwargs.get("using")),
             signals.nested(self, "segment", "create" if adding else "update"),
         ):
+            operations.lock_span_row(type(self), self.span_id)
             super().save(*args, **kwargs)
             # Run the deferred checks now: a violation is a typed error raised here, the
             # savepoint rolls back, post signals are not sent and previous_segment is set.
@@ -352,6 +353,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             if soft:
                 return operations.soft_delete_segment(self)
             pk: Any = self._get_pk_val()
+            operations.lock_span_row(type(self), self.span_id)
             try:
                 result = super().delete(*args, **kwargs)
                 operations.finalize(type(self))

@@ -171,6 +171,20 @@ def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
     return row[0], row[1]
 
 
+def lock_span_row(segment_model: Any, span_id: Any) -> None:
+    """Lock a span row before writing one of its segments outside an operation.
+
+    Operations lock the span first and the deferred check locks it last; a plain save or
+    delete that locked its segment row first would take the two locks in the opposite
+    order and could deadlock with them. A missing span is left to the foreign key.
+    """
+    if span_id is None:
+        return
+    t = tables(segment_model)
+    with _cursor(segment_model) as cursor:
+        cursor.execute(f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [span_id])
+
+
 def _delta_sql(t: Tables) -> str:
     if t.kind.name == "date":
         return "%s::integer"
