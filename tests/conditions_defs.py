@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db.models import F, Q, Value
 from django.db.models.functions import Length, Mod
 from django.db.models.lookups import Exact
 
-from django_segments.conditions import CompareCondition, Condition
+from django_segments.conditions import CompareCondition, Condition, DateCompareCondition
 
 
 class EmailDomain(Condition):
@@ -87,33 +87,12 @@ class JoinedYear(CompareCondition):
         return "date_joined__year"
 
 
-class JoinedOn(CompareCondition):
+class JoinedOn(DateCompareCondition):
     """Date (UTC) the user joined, compared with before / after / on an ISO date."""
 
     condstr = "JOINED_ON"
     operand_examples = ("2020-01-01", "2024-06-30")
     group = "Dates"
-    _ops: ClassVar[dict[str, Any]] = {
-        "before": lambda a, b: a < b,
-        "after": lambda a, b: a > b,
-        "on": lambda a, b: a == b,
-    }
-
-    @classmethod
-    def operators(cls) -> dict[str, Any]:
-        return cls._ops
-
-    @classmethod
-    def lookups(cls) -> dict[str, str]:
-        return {"before": "lt", "after": "gt", "on": "exact"}
-
-    @classmethod
-    def cast_operand(cls, text: str) -> Any:
-        return datetime.date.fromisoformat(text)
-
-    @classmethod
-    def format_operand(cls, value: Any) -> str:
-        return value.isoformat()
 
     def eval_operand(self, obj: Any, **context: Any) -> Any:
         return obj.date_joined.astimezone(datetime.UTC).date()

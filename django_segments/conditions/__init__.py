@@ -15,7 +15,7 @@ See docs/conditions.md.
 
 from __future__ import annotations
 
-from django_segments.conditions.base import CompareCondition, Condition
+from django_segments.conditions.base import CompareCondition, Condition, DateCompareCondition
 from django_segments.conditions.evaluate import logger
 from django_segments.conditions.fields import (
     ConditionsField,
@@ -41,6 +41,7 @@ __all__ = [
     "ConditionsField",
     "ConditionsFormField",
     "ConditionsWidget",
+    "DateCompareCondition",
     "Definitions",
     "Leaf",
     "Node",

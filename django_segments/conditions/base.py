@@ -14,6 +14,7 @@ optionally ``as_q`` (or, for comparisons, ``sql_operand``) so a tree compiles to
 
 from __future__ import annotations
 
+import datetime
 import math
 import operator
 import random
@@ -341,3 +342,38 @@ class CompareCondition(Condition):
         operand = rng.choice(list(cls.operand_examples)) if cls.operand_examples else str(rng.randint(0, 100))
         op = rng.choice(list(cls.operators()))
         return f"{super().example(rng)} {op} {operand}"
+
+
+class DateCompareCondition(CompareCondition):
+    """Compare a date with an ISO date operand: ``JOINED before 2025-01-01``.
+
+    Operators ``before``, ``after`` and ``on`` (SQL lookups ``lt``, ``gt``, ``exact``).
+    Implement ``eval_operand`` (a ``datetime.date``) and, for SQL, ``sql_operand``.
+    """
+
+    operand_examples: ClassVar[Sequence[str]] = ("2024-01-01", "2025-01-01")
+    _date_operators: ClassVar[dict[str, Callable[[Any, Any], bool]]] = {
+        "before": lambda value, operand: value < operand,
+        "after": lambda value, operand: value > operand,
+        "on": lambda value, operand: value == operand,
+    }
+
+    @classmethod
+    def operators(cls) -> dict[str, Callable[[Any, Any], bool]]:
+        """``before`` / ``after`` / ``on``."""
+        return cls._date_operators
+
+    @classmethod
+    def lookups(cls) -> dict[str, str]:
+        """``lt`` / ``gt`` / ``exact``."""
+        return {"before": "lt", "after": "gt", "on": "exact"}
+
+    @classmethod
+    def cast_operand(cls, text: str) -> Any:
+        """An ISO date, e.g. ``2025-01-01``."""
+        return datetime.date.fromisoformat(text)
+
+    @classmethod
+    def format_operand(cls, value: Any) -> str:
+        """The ISO form of the date."""
+        return value.isoformat()

@@ -6,13 +6,12 @@ materialized user segments as well as answer for one customer in Python.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
 
-from django_segments.conditions import CompareCondition, Condition
+from django_segments.conditions import CompareCondition, Condition, DateCompareCondition
 
 PLANS = ("free", "basic", "premium", "paused")
 
@@ -53,33 +52,12 @@ class Country(Condition):
         return Q(country__iexact=self.key)
 
 
-class Joined(CompareCondition):
+class Joined(DateCompareCondition):
     """The date the customer joined, compared with before / after / on an ISO date."""
 
     condstr = "JOINED"
     operand_examples = ("2024-01-01", "2025-01-01")
     group = "Customer"
-    _ops: ClassVar[dict[str, Any]] = {
-        "before": lambda a, b: a < b,
-        "after": lambda a, b: a > b,
-        "on": lambda a, b: a == b,
-    }
-
-    @classmethod
-    def operators(cls) -> dict[str, Any]:
-        return cls._ops
-
-    @classmethod
-    def lookups(cls) -> dict[str, str]:
-        return {"before": "lt", "after": "gt", "on": "exact"}
-
-    @classmethod
-    def cast_operand(cls, text: str) -> Any:
-        return dt.date.fromisoformat(text)
-
-    @classmethod
-    def format_operand(cls, value: Any) -> str:
-        return value.isoformat()
 
     def eval_operand(self, obj: Any, **context: Any) -> Any:
         return obj.joined_on
