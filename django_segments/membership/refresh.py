@@ -115,7 +115,9 @@ class _Collector:
 
     def collect(self) -> str:
         """Fill and return the name of the temp table ``(member_id text primary key)``."""
-        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text PRIMARY KEY)")
+        # NOTE - no primary key: the union below is DISTINCT already, and the diff joins
+        # by hash; maintaining a btree over a million rows cost more than the diff itself.
+        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text)")
         parts: list[str] = []
         params: list[Any] = []
         if self.segment.sql.strip():
@@ -127,9 +129,9 @@ class _Collector:
         if parts:
             union = " UNION ".join(f"({part})" for part in parts)
             self.cursor.execute(
-                f"INSERT INTO {self.desired} (member_id) SELECT u.id FROM ({union}) AS u(id) "
+                f"INSERT INTO {self.desired} (member_id) SELECT DISTINCT u.id FROM ({union}) AS u(id) "
                 f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
-                f"WHERE m.{self.pk_column} = u.id::{self.pk_type}) ON CONFLICT DO NOTHING",
+                f"WHERE m.{self.pk_column} = u.id::{self.pk_type})",
                 params,
             )
         self.cursor.execute(f"ANALYZE {self.desired}")
@@ -148,12 +150,15 @@ class _Collector:
         with closing(batches):
             for batch in batches:
                 self._copy(batch)
+        self.cursor.execute(f"ANALYZE {self.stage}")
         return f"SELECT member_id FROM {self.stage}"
 
     def _copy(self, batch: list[tuple[str]]) -> None:
+        # The ids are the canonical text of an integer or a UUID (cast by the wrapper), so
+        # they hold no tab, newline or backslash: one block per batch, not a row at a time.
+        block = "".join(f"{row[0]}\n" for row in batch if row[0] is not None)
         with self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
-            for row in batch:
-                copy.write_row(row)
+            copy.write(block)
 
     def _static(self) -> tuple[str, list[Any]]:
         valid, invalid = member_ids.parse_static_ids(self.segment.static_ids, self.model)

@@ -184,7 +184,7 @@ def _ignore_function_name() -> str:
     return f'"{schema}".{IGNORE_FUNCTION}' if schema else IGNORE_FUNCTION
 
 
-class _Trigger(pgtrigger.Trigger):
+class LibraryTrigger(pgtrigger.Trigger):
     """A pgtrigger trigger installed with `SegmentsTriggerSql`."""
 
     def compile(self, model: Any) -> pgtrigger_compiler.Trigger:
@@ -194,7 +194,7 @@ class _Trigger(pgtrigger.Trigger):
         return pgtrigger_compiler.Trigger(name=self.name, sql=SegmentsTriggerSql(**kwargs))
 
 
-class _GenerationTrigger(_Trigger):
+class _GenerationTrigger(LibraryTrigger):
     """Statement-level: bump ``segments.generation`` after each writing statement."""
 
     level = pgtrigger.Statement
@@ -208,7 +208,7 @@ class _GenerationTrigger(_Trigger):
     """
 
 
-class _PreviousGuard(_Trigger):
+class _PreviousGuard(LibraryTrigger):
     """BEFORE UPDATE: keep ``previous_segment_id`` unless the library's repair writes it."""
 
     level = pgtrigger.Row
@@ -223,7 +223,7 @@ class _PreviousGuard(_Trigger):
     """
 
 
-class SpanCheckTrigger(_Trigger):
+class SpanCheckTrigger(LibraryTrigger):
     """Deferred constraint trigger that checks every span touched by the firing row."""
 
     level = pgtrigger.Row
