@@ -88,6 +88,17 @@ def refresh_batch_size() -> int:
     return int(getattr(settings, "SEGMENTS_REFRESH_BATCH_SIZE", 10_000))
 
 
+def refresh_work_mem() -> str | None:
+    """``SEGMENTS_REFRESH_WORK_MEM``: ``work_mem`` for a refresh's transaction. Default ``"64MB"``.
+
+    The diff hash-joins the selected ids with the current members; with the server's
+    default (4MB) a segment of a million members spills to disk. ``None`` keeps the
+    server's value.
+    """
+    value = getattr(settings, "SEGMENTS_REFRESH_WORK_MEM", "64MB")
+    return None if value is None else str(value)
+
+
 def refresh_on_save() -> str | None:
     """``SEGMENTS_REFRESH_ON_SAVE``: ``"sync"``, ``"task"`` or ``None`` (off). Default None."""
     value = getattr(settings, "SEGMENTS_REFRESH_ON_SAVE", None)

@@ -338,7 +338,7 @@ class Membership(models.Model):
         # periods by set-based statement triggers (`_NoOverlap`).
         constraints = [
             models.CheckConstraint(
-                condition=Q(period__isempty=False, period__lower_inf=False),
+                condition=Q(period__lower_inf=False),
                 name="segments_membership_period_valid",
             ),
             models.UniqueConstraint(

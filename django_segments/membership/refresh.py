@@ -78,6 +78,13 @@ def writer_alias() -> str:
     return router.db_for_write(Membership) or "default"
 
 
+def _set_work_mem(cursor: CursorWrapper) -> None:
+    """Give the refresh's hash joins ``SEGMENTS_REFRESH_WORK_MEM`` (this transaction only)."""
+    value = conf.refresh_work_mem()
+    if value:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [value])
+
+
 def _lock_key(segment_id: int) -> tuple[int, int]:
     # NOTE - the two-key form of advisory locks takes signed int4 keys.
     key = segment_id & 0xFFFFFFFF
@@ -114,7 +121,8 @@ class _Collector:
         self.warnings: list[str] = []
 
     def collect(self) -> str:
-        """Fill and return the name of the temp table ``(member_id text primary key)``."""
+        """Return a relation (a temp table, or a subquery over the streamed ids) of the
+        distinct ids of existing members that the definitions select."""
         # NOTE - no primary key: the union below is DISTINCT already, and the diff joins
         # by hash; maintaining a btree over a million rows cost more than the diff itself.
         self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text)")
@@ -126,6 +134,14 @@ class _Collector:
             if sql:
                 parts.append(sql)
                 params.extend(part_params)
+        if len(parts) == 1 and not params:
+            # SQL only (the common case): no second copy of a million ids; the diff reads
+            # the streamed rows once, de-duplicated and limited to existing members.
+            return (
+                f"(SELECT DISTINCT u.id AS member_id FROM ({parts[0]}) AS u(id) "
+                f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
+                f"WHERE m.{self.pk_column} = u.id::{self.pk_type}))"
+            )
         if parts:
             union = " UNION ".join(f"({part})" for part in parts)
             self.cursor.execute(
@@ -199,22 +215,26 @@ def _listing(what: str, values: list[str]) -> str:
 
 
 _APPLY = """
-WITH closed AS (
+WITH current AS (
+    SELECT id, member_id FROM {membership}
+    WHERE segment_id = %(segment)s AND upper_inf(period)
+), diff AS MATERIALIZED (
+    -- One full join finds both who entered and who left (one pass over each side).
+    SELECT d.member_id AS entering, c.id AS leaving
+    FROM {desired} d FULL JOIN current c ON c.member_id = d.member_id
+    WHERE d.member_id IS NULL OR c.id IS NULL
+), closed AS (
     UPDATE {membership} AS m SET period = tstzrange(lower(m.period), %(stamp)s, '[)')
-    WHERE m.segment_id = %(segment)s AND upper_inf(m.period)
-      AND NOT EXISTS (SELECT 1 FROM {desired} d WHERE d.member_id = m.member_id)
+    FROM diff WHERE m.id = diff.leaving
     RETURNING 1
 ), opened AS (
     INSERT INTO {membership} (segment_id, member_id, period)
-    SELECT %(segment)s, d.member_id, tstzrange(%(stamp)s, NULL, '[)') FROM {desired} d
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {membership} c
-        WHERE c.segment_id = %(segment)s AND c.member_id = d.member_id AND upper_inf(c.period)
-    )
+    SELECT %(segment)s, diff.entering, tstzrange(%(stamp)s, NULL, '[)') FROM diff
+    WHERE diff.entering IS NOT NULL
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed),
-       (SELECT count(*) FROM {desired})
+       (SELECT count(*) FROM current)
 """
 
 
@@ -222,8 +242,9 @@ def _apply(cursor: CursorWrapper, segment_id: int, desired: str, stamp: datetime
     """Close and open periods in one statement; return ``(entered, exited, count)``."""
     table = connections[writer_alias()].ops.quote_name(Membership._meta.db_table)
     cursor.execute(_APPLY.format(membership=table, desired=desired), {"stamp": stamp, "segment": segment_id})
-    entered, exited, count = cursor.fetchone()
-    return int(entered), int(exited), int(count)
+    entered, exited, before = cursor.fetchone()
+    # NOTE - every part of one statement sees the same snapshot: "current" is as it was.
+    return int(entered), int(exited), int(before) + int(entered) - int(exited)
 
 
 def refresh(segment: UserSegment) -> RefreshResult:
@@ -258,6 +279,7 @@ def _refresh_in_transaction(
     segment: UserSegment, alias: str, attempt: datetime, started: float
 ) -> RefreshResult:
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        _set_work_mem(cursor)
         stamp = _lock(cursor, segment.pk)
         collector = _Collector(cursor, segment, alias)
         desired = collector.collect()
@@ -329,10 +351,10 @@ def preview(segment: UserSegment, *, limit: int = 20) -> PreviewResult:
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         collector = _Collector(cursor, segment, alias)
         desired = collector.collect()
-        cursor.execute(f"SELECT count(*) FROM {desired}")
+        cursor.execute(f"SELECT count(*) FROM {desired} AS d")
         count = int(cursor.fetchone()[0])
         cursor.execute(
-            f"SELECT member_id FROM {desired} ORDER BY member_id::{collector.pk_type} LIMIT %s",
+            f"SELECT member_id FROM {desired} AS d ORDER BY member_id::{collector.pk_type} LIMIT %s",
             [limit],
         )
         ids = [row[0] for row in cursor.fetchall()]

@@ -31,6 +31,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('period__isempty', False), ('period__lower_inf', False)), name='segments_membership_period_valid'),
+            constraint=models.CheckConstraint(condition=models.Q(('period__lower_inf', False)), name='segments_membership_period_valid'),
         ),
     ]
