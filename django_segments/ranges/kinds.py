@@ -8,7 +8,6 @@ right class.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,17 +42,23 @@ class RangeKind:
         """The SQL range type, e.g. ``daterange``."""
         return self.multirange_sql_type.replace("multirange", "range")
 
-    def check_value(self, value: Any, what: str) -> Any:
-        """Return ``value`` if it is a valid bound of this kind, else raise `RangeValueError`."""
-        if not _is_instance(value, self.value_types) or (
-            self.name == "date" and isinstance(value, dt.datetime)
-        ):
-            names = " or ".join(t.__name__ for t in self.value_types)
+    def _check_type(
+        self, value: Any, types: tuple[type, ...], what: str, *, excluded: tuple[type, ...] = ()
+    ) -> None:
+        """Raise `RangeValueError` unless ``value`` is one of ``types`` (never a bool) and,
+        for a Decimal, finite."""
+        if not _is_instance(value, types) or isinstance(value, excluded):
+            names = " or ".join(t.__name__ for t in types)
             msg = f"{what} must be {names} for a {self.name} range; got {type(value).__name__} {value!r}"
             raise RangeValueError(msg)
         if isinstance(value, Decimal) and not value.is_finite():
             msg = f"{what} must be a finite Decimal; got {value!r}"
             raise RangeValueError(msg)
+
+    def check_value(self, value: Any, what: str) -> Any:
+        """Return ``value`` if it is a valid bound of this kind, else raise `RangeValueError`."""
+        excluded = (dt.datetime,) if self.name == "date" else ()
+        self._check_type(value, self.value_types, what, excluded=excluded)
         if isinstance(value, dt.datetime) and value.utcoffset() is None:
             msg = f"{what} must be a timezone-aware datetime; got naive {value!r}"
             raise RangeValueError(msg)
@@ -61,15 +66,7 @@ class RangeKind:
 
     def check_delta(self, delta: Any, what: str) -> Any:
         """Return ``delta`` if it can shift a bound of this kind, else raise `RangeValueError`."""
-        if not _is_instance(delta, self.delta_types):
-            names = " or ".join(t.__name__ for t in self.delta_types)
-            msg = f"{what} must be {names} for a {self.name} range; got {type(delta).__name__} {delta!r}"
-            raise RangeValueError(msg)
-        if isinstance(delta, Decimal) and not delta.is_finite():
-            msg = f"{what} must be a finite Decimal; got {delta!r}"
-            raise RangeValueError(msg)
-        if isinstance(delta, float) and not math.isfinite(delta):  # pragma: no cover - floats rejected above
-            raise RangeValueError(f"{what} must be finite")
+        self._check_type(delta, self.delta_types, what)
         if self.name == "date" and delta % dt.timedelta(days=1):
             msg = f"{what} must be a whole number of days for a date range; got {delta!r}"
             raise RangeValueError(msg)

@@ -8,13 +8,11 @@ segments, segments outside their span and, when configured, gaps - whoever write
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, ClassVar
 
 import pgtrigger
 from django.db import models, transaction
 from django.db.models.base import ModelBase
-from django.utils import timezone
 
 from django_segments import conf, signals
 from django_segments.exceptions import (
@@ -485,8 +483,3 @@ def _coerce(kind: Any, value: Any, what: str, *, span: bool = False) -> Any:
     except RangeValueError as exc:
         cls = IncorrectSpanRangeError if span else IncorrectSegmentRangeError
         raise cls(str(exc)) from exc
-
-
-def now() -> dt.datetime:
-    """The timestamp used for soft deletes."""
-    return timezone.now()

@@ -185,6 +185,19 @@ def lock_span_row(segment_model: Any, span_id: Any) -> None:
         cursor.execute(f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [span_id])
 
 
+@contextmanager
+def _locked_span(segment_model: Any, span_id: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """The frame of every operation: typed errors, one transaction (a savepoint when
+    nested) and the span row locked first. Yields ``(cursor, lower, upper)``."""
+    with (
+        typed_errors(segment_model),
+        transaction.atomic(using=router.db_for_write(segment_model)),
+        _cursor(segment_model) as cursor,
+    ):
+        lower, upper = _lock_span(cursor, tables(segment_model), span_id)
+        yield cursor, lower, upper
+
+
 def _delta_sql(t: Tables) -> str:
     if t.kind.name == "date":
         return "%s::integer"
@@ -228,12 +241,7 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
     kind = t.kind
     if (to_value is None) == (delta_value is None):
         raise RangeValueError("append(): give exactly one of to_value or delta_value")
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        lower, upper = _lock_span(cursor, t, span.pk)
+    with _locked_span(model, span.pk) as (cursor, lower, upper):
         new_upper = _target(kind, upper, to_value, delta_value, "append()")
         if not new_upper > upper:
             msg = f"append(): the new upper bound {new_upper} must be above the span's upper bound {upper}"
@@ -247,8 +255,10 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
             segment = model(
                 span=span, segment_range=kind.make(upper, new_upper, "appended segment"), **fields
             )
-            segment.save()
-            finalize(model)
+            # Not segment.save(): the span is locked already and one check suffices.
+            with signals.nested(segment, "segment", "create"):
+                _base_save(segment)
+                finalize(model)
             # previous_segment_id was set by the database during the check.
             segment.refresh_from_db(fields=["previous_segment"])
     span.current_range = kind.make(lower, new_upper, "current_range")
@@ -261,12 +271,7 @@ def shift_span(span: Any, delta_value: Any) -> None:
     t = tables(model)
     delta = _delta_param(t, t.kind.check_delta(delta_value, "shift_by_value() delta_value"))
     shifted = t.rng_of(f"lower({{c}}) + {_delta_sql(t)}", f"upper({{c}}) + {_delta_sql(t)}")
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        _lock_span(cursor, t, span.pk)
+    with _locked_span(model, span.pk) as (cursor, _, _):
         with signals.nested(span, "span", "update", operation="shift_by_value"):
             cursor.execute(
                 f"UPDATE {t.span} SET current_range = {shifted.format(c='current_range')}"
@@ -289,12 +294,7 @@ def shift_span_bound(
     model = span.segment_model()
     t = tables(model)
     name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        lower, upper = _lock_span(cursor, t, span.pk)
+    with _locked_span(model, span.pk) as (cursor, lower, upper):
         old = lower if bound == "lower" else upper
         value = _target(t.kind, old, to, delta, name)
         new_lower, new_upper = (value, upper) if bound == "lower" else (lower, value)
@@ -403,12 +403,7 @@ def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> A
         f" WHERE s.{t.seg_pk} = %s RETURNING {t.seg_pk}"
     )
     params = [segment.pk, value, value, value, value, *defaults, segment.pk]
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        _lock_span(cursor, t, segment.span_id)
+    with _locked_span(model, segment.span_id) as (cursor, _, _):
         with signals.nested(segment, "segment", "update", "split", split_value=value):
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -457,12 +452,7 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
         f" UPDATE {t.seg} SET {t.rng} = {stretched} FROM me, nb WHERE {t.seg}.{t.seg_pk} = nb.id"
         f" RETURNING {t.seg}.{t.seg_pk}"
     )
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        _lock_span(cursor, t, segment.span_id)
+    with _locked_span(model, segment.span_id) as (cursor, _, _):
         with signals.nested(segment, "segment", "update", "merge", into=into):
             cursor.execute(sql, [segment.pk])
             row = cursor.fetchone()
@@ -499,12 +489,7 @@ def shift_segment(
     t = tables(model)
     kind = t.kind
     name = _shift_name(to_lower, to_upper, delta_lower, delta_upper)
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        _lock_span(cursor, t, segment.span_id)
+    with _locked_span(model, segment.span_id) as (cursor, _, _):
         me, prev, nxt = _neighbourhood(cursor, t, segment)
         lo = _new_bound(kind, me[1], to_lower, delta_lower, "lower")
         hi = _new_bound(kind, me[2], to_upper, delta_upper, "upper")
@@ -588,12 +573,7 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
     extra_cols = "".join(f", {c}" for c in columns)
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
-    with (
-        typed_errors(model),
-        transaction.atomic(using=router.db_for_write(model)),
-        _cursor(model) as cursor,
-    ):
-        lower, upper = _lock_span(cursor, t, span.pk)
+    with _locked_span(model, span.pk) as (cursor, lower, upper):
         if not (lower <= a and b <= upper):
             msg = f"insert(): range [{a}, {b}) must lie inside span {span.pk}'s range [{lower}, {upper})"
             raise IncorrectSegmentRangeError(msg)
