@@ -7,55 +7,23 @@ Headless Debian chromium driven by Playwright against pytest-django's ``live_ser
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.condapp.models import Rule
+from tests.e2e import ARTIFACTS, MARKS, browser_page, login
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright is not installed"),
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture
 def page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A browser page that records JavaScript errors in ``page.js_errors``."""
-    from playwright.sync_api import sync_playwright
-
-    # NOTE - Playwright's sync API runs an event loop in this thread; the ORM calls of the
-    # test itself are synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
-        )
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-            page.set_default_timeout(15_000)
-            page.js_errors = []
-            page.on("pageerror", lambda error: page.js_errors.append(str(error)))
-            yield page
-        finally:
-            browser.close()
-
-
-def login(page: Any, base: str, next_url: str) -> None:
-    page.goto(f"{base}/admin/login/?next={next_url}")
-    page.fill("#id_username", "e2e")
-    page.fill("#id_password", "e2e-password")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{next_url}")
+    with browser_page(monkeypatch, width=1400, height=1100) as page:
+        yield page
 
 
 def editor(page: Any, field: str) -> Any:
@@ -108,7 +76,6 @@ def test_two_condition_editors_in_the_browser(page: Any, live_server: Any, djang
     page.fill("textarea[name=hide_if]", '{"any": [')
     assert "Structured editor paused" in hide.locator("[data-ds-status]").inner_text()
     assert show.locator("[data-ds-status]").inner_text() == ""
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "conditions_editor.png"), full_page=True)
 
     # The server judges: a malformed tree is a form error with its path, nothing saved.

@@ -8,40 +8,18 @@ stage goes to ``tests/artifacts/``.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib import admin
-from django.db import connections
 from django.urls import path
 
 from django_segments.ranges.admin import SegmentInline, SpanAdmin
+from tests.e2e import ARTIFACTS, MARKS, browser_page, login
 from tests.testapp.models import IntSegment, IntSpan
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="playwright is not installed (pip install 'django-segments[e2e]'; .ci/install-browser)",
-    ),
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 
 class IntSegmentInline(SegmentInline):
@@ -68,34 +46,9 @@ def page(
     ``django_db_setup`` comes first so the test database outlives the live server (whose
     thread holds a connection until it stops) when this module runs alone.
     """
-    from playwright.sync_api import sync_playwright
-
     settings.ROOT_URLCONF = __name__
-    # NOTE - Playwright's sync API runs an event loop in this thread, so Django refuses
-    # ORM calls here unless told otherwise; the test's own queries are synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
-            # NOTE - while Playwright's loop runs, Django keeps this thread's connections
-            # in a context of their own (asgiref Local); close them before the loop ends,
-            # or one stays open and the test database cannot be dropped.
-            connections.close_all()
-
-
-def login(page: Any, base: str, next_url: str) -> None:
-    page.goto(f"{base}/admin/login/?next={next_url}")
-    page.fill("#id_username", "e2e")
-    page.fill("#id_password", "e2e-password")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{next_url}")
+    with browser_page(monkeypatch, width=1280, height=1000) as page:
+        yield page
 
 
 def apply(page: Any, operation: str, segment: Any = None, **fields: str) -> None:
