@@ -19,6 +19,7 @@ import pytest
 from django.db import Error, connection, connections
 
 from django_segments.exceptions import RefreshError
+from tests.membership_helpers import membership_rows
 from tests.stress.audit import active_ranges, audit, snapshot
 from tests.stress.conftest import Worker, count, in_new_thread, raw_connection, sqlstate, tables_of
 from tests.testapp.models import BigIntSpan, IntSegment, IntSpan
@@ -159,16 +160,6 @@ def test_connection_killed_in_the_deferred_check_of_a_hard_delete() -> None:
 # --- user segment refresh -----------------------------------------------------------------
 
 
-def _membership(segment_id: int) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT member_id, period::text, xmin::text FROM django_segments_membership"
-            " WHERE segment_id = %s ORDER BY member_id, lower(period)",
-            [segment_id],
-        )
-        return cursor.fetchall()
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "segments_exec"])
 def test_connection_killed_mid_refresh_keeps_membership(settings, segments_reader) -> None:
     models = pytest.importorskip("django_segments.models")
@@ -180,7 +171,7 @@ def test_connection_killed_mid_refresh_keeps_membership(settings, segments_reade
         name="High", slug="high", sql="SELECT id FROM memberapp_intmember WHERE level >= 5"
     )
     segment.refresh()
-    before = _membership(segment.pk)
+    before = membership_rows(segment)
     last_success = segment.last_success
     IntMember.objects.update(level=9)  # the next refresh would add five members
     # The refresh writes membership first and its own row last: hold that row.
@@ -189,13 +180,13 @@ def test_connection_killed_mid_refresh_keeps_membership(settings, segments_reade
     error = kill_mid_operation(segment.refresh, lock, [segment.pk])
 
     assert isinstance(error, RefreshError), repr(error)
-    assert _membership(segment.pk) == before
+    assert membership_rows(segment) == before
     segment.refresh_from_db()
     assert segment.state == "failed"
     assert segment.last_success == last_success
     result = in_new_thread(segment.refresh)
     assert result.member_count == 10
-    assert len(_membership(segment.pk)) == 10
+    assert len(membership_rows(segment)) == 10
     count("faults", "kill mid refresh", ok=1, note="RefreshError; state failed")
 
 

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from django_segments.exceptions import RefreshError, SegmentsError
+from tests.membership_helpers import membership_rows
 from tests.stress.conftest import count
 
 models = pytest.importorskip("django_segments.models")
@@ -52,16 +53,6 @@ HOSTILE = {
 }
 
 
-def _membership(segment_id: int) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT member_id, period::text, xmin::text FROM django_segments_membership"
-            " WHERE segment_id = %s ORDER BY member_id, lower(period)",
-            [segment_id],
-        )
-        return cursor.fetchall()
-
-
 def _side_effects() -> tuple[Any, ...]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -90,7 +81,7 @@ def _attack(name: str, sql: str, validator: bool) -> tuple[list[str], str]:
     IntMember.objects.bulk_create([IntMember(email=f"m{i}@example.org", level=i) for i in range(10)])
     segment = models.UserSegment.objects.create(name=name, slug=f"s{abs(hash(name))}", sql=GOOD_SQL)
     segment.refresh()
-    before, last_success = _membership(segment.pk), segment.last_success
+    before, last_success = membership_rows(segment), segment.last_success
     IntMember.objects.update(level=9)  # a successful refresh would now change membership
     effects = _side_effects()
     refused_at_save = validator and _probe_save(sql)
@@ -111,7 +102,7 @@ def _attack(name: str, sql: str, validator: bool) -> tuple[list[str], str]:
         # ends with its own connection, which the side-effect check above verifies.
         if validator:
             problems.append("the refresh succeeded")
-    elif _membership(segment.pk) != before:
+    elif membership_rows(segment) != before:
         problems.append("a failed refresh changed membership")
     elif (segment.state, segment.last_success) != ("failed", last_success) or not segment.last_error:
         problems.append(f"state after failure: {segment.state} {segment.last_success} {segment.last_error!r}")
