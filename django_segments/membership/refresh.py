@@ -123,9 +123,6 @@ class _Collector:
     def collect(self) -> str:
         """Return a relation (a temp table, or a subquery over the streamed ids) of the
         distinct ids of existing members that the definitions select."""
-        # NOTE - no primary key: the union below is DISTINCT already, and the diff joins
-        # by hash; maintaining a btree over a million rows cost more than the diff itself.
-        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text)")
         parts: list[str] = []
         params: list[Any] = []
         if self.segment.sql.strip():
@@ -134,22 +131,24 @@ class _Collector:
             if sql:
                 parts.append(sql)
                 params.extend(part_params)
-        if len(parts) == 1 and not params:
-            # SQL only (the common case): no second copy of a million ids; the diff reads
-            # the streamed rows once, de-duplicated and limited to existing members.
-            return (
-                f"(SELECT DISTINCT u.id AS member_id FROM ({parts[0]}) AS u(id) "
-                f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
-                f"WHERE m.{self.pk_column} = u.id::{self.pk_type}))"
-            )
-        if parts:
-            union = " UNION ".join(f"({part})" for part in parts)
-            self.cursor.execute(
-                f"INSERT INTO {self.desired} (member_id) SELECT DISTINCT u.id FROM ({union}) AS u(id) "
-                f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
-                f"WHERE m.{self.pk_column} = u.id::{self.pk_type})",
-                params,
-            )
+        if not parts:
+            return "(SELECT NULL::text AS member_id WHERE false)"
+        union = " UNION ".join(f"({part})" for part in parts)
+        selected = (
+            f"SELECT DISTINCT u.id AS member_id FROM ({union}) AS u(id) "
+            f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
+            f"WHERE m.{self.pk_column} = u.id::{self.pk_type})"
+        )
+        if not params:
+            # E.g. SQL only (the common case): no second copy of a million ids; the diff
+            # reads the streamed rows once, de-duplicated and limited to existing members.
+            return f"({selected})"
+        # Parameters (static ids, queryset values) cannot travel inside the diff statement,
+        # which has named parameters of its own: materialize the ids once.
+        # NOTE - no primary key: the selection is DISTINCT already, and the diff joins by
+        # hash; maintaining a btree over a million rows cost more than the diff itself.
+        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text)")
+        self.cursor.execute(f"INSERT INTO {self.desired} (member_id) {selected}", params)
         self.cursor.execute(f"ANALYZE {self.desired}")
         return self.desired
 
