@@ -152,16 +152,16 @@ def check_triggers_installed(
     databases: Iterable[str] | None = None,
     **kwargs: Any,
 ) -> list:
-    """W002: constraint triggers of a segment model are missing from the database."""
+    """W002: triggers enforcing span invariants are missing from the database."""
     import pgtrigger  # noqa: PLC0415
     from django.db import router  # noqa: PLC0415
 
-    from django_segments.ranges.ddl import SpanCheckTrigger  # noqa: PLC0415
+    from django_segments.ranges.ddl import ENFORCING  # noqa: PLC0415
 
     expected: dict[str, list[tuple[Any, str]]] = {}
     registered: list[tuple[Any, Any]] = list(pgtrigger.registered())
     for model, trigger in registered:
-        if isinstance(trigger, SpanCheckTrigger):
+        if isinstance(trigger, ENFORCING):
             alias = router.db_for_write(model)
             expected.setdefault(alias, []).append((model, trigger.get_pgid(model)))
     messages: list = []

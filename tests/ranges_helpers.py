@@ -136,7 +136,7 @@ def make_span(rt: RangeType, lo: int, hi: int, cuts: tuple[int, ...] = ()) -> An
     """A span ``[lo, hi)`` tiled by segments split at ``cuts``.
 
     Setup only, so it is quick: one bulk insert, then the library's deferred checks run
-    (`finalize`), which also set ``previous_segment``. Operations are tested elsewhere.
+    (`finalize`). Operations are tested elsewhere.
     """
     bounds = [lo, *cuts, hi]
     pieces = list(itertools.pairwise(bounds))
@@ -150,10 +150,10 @@ def make_span(rt: RangeType, lo: int, hi: int, cuts: tuple[int, ...] = ()) -> An
 
 
 def rows(rt: RangeType, span_id: Any, cursor: Any = None) -> list[tuple[Any, ...]]:
-    """``(id, lower, upper, deleted, previous_segment_id)`` of all segments of a span, raw SQL."""
+    """``(id, lower, upper, deleted)`` of all segments of a span, raw SQL."""
     sql = (
-        "SELECT id, lower(segment_range), upper(segment_range), deleted_at IS NOT NULL,"
-        f' previous_segment_id FROM "{rt.seg_table}"'
+        "SELECT id, lower(segment_range), upper(segment_range), deleted_at IS NOT NULL"
+        f' FROM "{rt.seg_table}"'
         " WHERE span_id = %s ORDER BY deleted_at IS NOT NULL, lower(segment_range), id"
     )
     if cursor is None:
@@ -163,17 +163,17 @@ def rows(rt: RangeType, span_id: Any, cursor: Any = None) -> list[tuple[Any, ...
     else:
         cursor.execute(sql, [span_id])
         found = cursor.fetchall()
-    return [(i, rt.i(lo), rt.i(hi), deleted, prev) for i, lo, hi, deleted, prev in found]
+    return [(i, rt.i(lo), rt.i(hi), deleted) for i, lo, hi, deleted in found]
 
 
 def active(rt: RangeType, span: Any) -> list[tuple[int, int]]:
     """Active segment ranges of ``span`` in range order, as integer pairs."""
-    return [(lo, hi) for _, lo, hi, deleted, _ in rows(rt, span.pk) if not deleted]
+    return [(lo, hi) for _, lo, hi, deleted in rows(rt, span.pk) if not deleted]
 
 
 def deleted(rt: RangeType, span: Any) -> list[tuple[int, int]]:
     """Soft-deleted segment ranges of ``span``, sorted."""
-    return sorted((lo, hi) for _, lo, hi, is_deleted, _ in rows(rt, span.pk) if is_deleted)
+    return sorted((lo, hi) for _, lo, hi, is_deleted in rows(rt, span.pk) if is_deleted)
 
 
 def span_range(rt: RangeType, span: Any) -> tuple[int, int] | None:
@@ -208,12 +208,6 @@ def audit_queries(rt: RangeType) -> dict[str, str]:
             f"SELECT s.span_id FROM {seg} s LEFT JOIN {span} p ON p.id = s.span_id"
             " WHERE s.deleted_at IS NULL AND (p.id IS NULL OR p.deleted_at IS NOT NULL"
             " OR NOT s.segment_range <@ p.current_range)"
-        ),
-        "previous_segment": (
-            f"SELECT span_id FROM (SELECT span_id, previous_segment_id AS stored, CASE WHEN deleted_at"
-            " IS NULL THEN lag(id) OVER (PARTITION BY span_id, deleted_at IS NULL"
-            f" ORDER BY lower(segment_range)) END AS expected FROM {seg}) o"
-            " WHERE stored IS DISTINCT FROM expected"
         ),
         "empty_or_invalid_range": (
             f"SELECT span_id FROM {seg} WHERE isempty(segment_range) OR lower_inf(segment_range)"

@@ -56,7 +56,7 @@ def test_w002_when_a_constraint_trigger_is_missing() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname LIKE %s",
-            [IntSegment._meta.db_table, "pgtrigger_segments_check_write%"],
+            [IntSegment._meta.db_table, "pgtrigger_segments_check_insert%"],
         )
         (name,) = cursor.fetchone()
         cursor.execute(f'DROP TRIGGER "{name}" ON {IntSegment._meta.db_table}')

@@ -62,7 +62,7 @@ def test_segment_table_constraints(rt) -> None:
     for fragment in ("isempty(segment_range)", "lower_inc(segment_range)", "upper_inf(segment_range)"):
         assert fragment in definition
     fks = [v for v in found.values() if v[0] == "f"]
-    assert len(fks) == 1, "only span_id is a foreign key; previous_segment has no constraint"
+    assert len(fks) == 1, "span_id is the only foreign key"
     assert "REFERENCES " + rt.span_table + "(id)" in fks[0][3]
 
 
@@ -81,25 +81,27 @@ def test_segment_table_triggers(rt) -> None:
     found = triggers(rt.seg_table)
     assert set(found) == {
         "segments_generation",
-        "segments_previous_guard",
-        "segments_check_write",
+        "segments_check_insert",
         "segments_check_update",
+        "segments_check_delete",
     }
     tgtype, deferrable, initdeferred, is_constraint = found["segments_generation"]
     assert tgtype & ROW == 0, "statement level"
     assert tgtype & BEFORE == 0, "AFTER"
     assert tgtype & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
     assert (deferrable, initdeferred, is_constraint) == (False, False, False)
-    tgtype, deferrable, _, is_constraint = found["segments_previous_guard"]
-    assert tgtype & (ROW | BEFORE | UPDATE) == ROW | BEFORE | UPDATE
-    assert tgtype & (INSERT | DELETE) == 0
-    assert (deferrable, is_constraint) == (False, False)
-    for name, events in [("segments_check_write", INSERT | DELETE), ("segments_check_update", UPDATE)]:
+    # One trigger per event: a transition table needs a single event. Statement level, so
+    # a bulk write queues one check per span, not one per row.
+    for name, event in [
+        ("segments_check_insert", INSERT),
+        ("segments_check_update", UPDATE),
+        ("segments_check_delete", DELETE),
+    ]:
         tgtype, deferrable, initdeferred, is_constraint = found[name]
-        assert (deferrable, initdeferred, is_constraint) == (True, True, True), name
-        assert tgtype & ROW, name
+        assert (deferrable, initdeferred, is_constraint) == (False, False, False), name
+        assert tgtype & ROW == 0, name
         assert tgtype & BEFORE == 0, name
-        assert tgtype & (INSERT | UPDATE | DELETE) == events, name
+        assert tgtype & (INSERT | UPDATE | DELETE) == event, name
 
 
 @every_type
@@ -133,8 +135,8 @@ def test_check_triggers_report_every_invariant_they_enforce() -> None:
     for rt in ALL_TYPES:
         (source,) = fetch(
             "SELECT string_agg(p.prosrc, ' ') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
-            " WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'pgtrigger_segments_check_write_%%'",
-            [rt.seg_table],
+            " WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'pgtrigger_segments_span_%%'",
+            [rt.span_table],
         )[0]
         assert f"'{rt.seg_table}_containment'" in source
         assert (f"'{rt.seg_table}_tiling'" in source) == rt.tiling

@@ -52,7 +52,7 @@ def committed_state(rt, span_pk: int) -> tuple:
 
 
 def active_of(found: list[tuple]) -> list[tuple[int, int]]:
-    return [(lo, hi) for _, lo, hi, is_deleted, _ in found if not is_deleted]
+    return [(lo, hi) for _, lo, hi, is_deleted in found if not is_deleted]
 
 
 class Worker(threading.Thread):
@@ -218,7 +218,7 @@ def test_append_vs_shrink_free_race() -> None:
     problems, read = independent_audit(INT)
     assert problems == {}
     found = read(span.pk)
-    state = (active_of(found), sorted((lo, hi) for _, lo, hi, d, _ in found if d))
+    state = (active_of(found), sorted((lo, hi) for _, lo, hi, d in found if d))
     assert state in [APPEND_THEN_SHRINK[:2], SHRINK_THEN_APPEND[:2]]
 
 
@@ -228,7 +228,7 @@ def assert_span_state(span_pk: int, expected: tuple) -> None:
     assert problems == {}
     found = read(span_pk)
     assert active_of(found) == segs
-    assert sorted((lo, hi) for _, lo, hi, is_deleted, _ in found if is_deleted) == gone
+    assert sorted((lo, hi) for _, lo, hi, is_deleted in found if is_deleted) == gone
     span = INT.span.objects.get(pk=span_pk)
     assert (span.current_range.lower, span.current_range.upper) == rng
 
@@ -254,7 +254,7 @@ def test_span_delete_vs_append_ordered(delete_first) -> None:
     assert problems == {}
     found = read(span.pk)
     assert active_of(found) == []
-    assert sorted((lo, hi) for _, lo, hi, is_deleted, _ in found if is_deleted) == gone
+    assert sorted((lo, hi) for _, lo, hi, is_deleted in found if is_deleted) == gone
     assert INT.span.all_objects.get(pk=span.pk).is_deleted
 
 
@@ -324,6 +324,9 @@ RAW_RACES = {
 @pytest.mark.parametrize("isolation", ["READ COMMITTED", "REPEATABLE READ"])
 @pytest.mark.parametrize("name", sorted(RAW_RACES))
 def test_raw_sql_race_never_commits_an_invalid_state(name, isolation) -> None:
+    """The second writer of a span waits for the first (its statement touches the span
+    row the first one holds), then fails: at its commit (READ COMMITTED, the check sees
+    the first one's rows) or at once (REPEATABLE READ, the span row changed under it)."""
     rt, setup, first_sql, second_sql, constraint = RAW_RACES[name]
     span = build(rt, *setup)
     before = committed_state(rt, span.pk)
@@ -331,34 +334,29 @@ def test_raw_sql_race_never_commits_an_invalid_state(name, isolation) -> None:
     try:
         for conn in conns:
             conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
-        for conn, sql in zip(conns, (first_sql, second_sql), strict=True):
-            conn.execute(sql, {"span": span.pk})  # both pending; each is valid on its own
-        barrier = threading.Barrier(2)
+        conns[0].execute(first_sql, {"span": span.pk})  # valid on its own, not committed
 
-        def commit(conn: psycopg.Connection) -> Callable[[], Any]:
-            def go() -> str:
-                barrier.wait(TIMEOUT)
-                conn.commit()
-                return "committed"
+        def second() -> str:
+            conns[1].execute(second_sql, {"span": span.pk})  # valid on its own, too
+            conns[1].commit()
+            return "committed"
 
-            return go
-
-        workers = [Worker(commit(conn)) for conn in conns]
-        run_all(*workers)
+        worker = Worker(second)
+        worker.start()
+        wait_until_blocked()
+        conns[0].commit()
+        worker.join(TIMEOUT)
+        assert not worker.is_alive(), "worker hung"
     finally:
         for conn in conns:
             conn.close()
-    errors = [w.error for w in workers if w.error is not None]
-    assert len(errors) == 1, [w.error for w in workers]
-    if isinstance(errors[0], psycopg.errors.SerializationFailure):
-        # Under REPEATABLE READ the check rewrites the span row, so the later committer
-        # may fail to serialize instead of seeing the other's change.
-        assert isolation == "REPEATABLE READ"
+    if isolation == "REPEATABLE READ":
+        assert isinstance(worker.error, psycopg.errors.SerializationFailure), worker.error
     else:
-        assert isinstance(errors[0], psycopg.errors.CheckViolation)
-        assert errors[0].diag.constraint_name == constraint
+        assert isinstance(worker.error, psycopg.errors.CheckViolation), worker.error
+        assert worker.error.diag.constraint_name == constraint
     assert independent_audit(rt)[0] == {}
-    assert committed_state(rt, span.pk) != before, "the winner's change is committed"
+    assert committed_state(rt, span.pk) != before, "the first writer's change is committed"
 
 
 def test_raw_sql_race_each_side_alone_is_valid() -> None:

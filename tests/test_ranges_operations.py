@@ -239,7 +239,7 @@ def test_shift_lower_to_value(rt, target, expected, gone) -> None:
     assert span_range(rt, span) == (target, 12)
     assert active(rt, span) == expected
     removed(rt, span, gone)
-    assert all(lo < hi for _, lo, hi, _, _ in rows(rt, span.pk)), "no empty ranges"
+    assert all(lo < hi for _, lo, hi, _ in rows(rt, span.pk)), "no empty ranges"
     assert_valid(rt)
 
 

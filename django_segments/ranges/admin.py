@@ -200,8 +200,8 @@ class SegmentInline(admin.TabularInline):
         return False
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
-        """Hide ``deleted_at`` and ``previous_segment`` (maintained by the library)."""
-        return [*(super().get_exclude(request, obj) or ()), "deleted_at", "previous_segment"]
+        """Hide ``deleted_at`` (set by soft deletes)."""
+        return [*(super().get_exclude(request, obj) or ()), "deleted_at"]
 
 
 class SpanAdmin(admin.ModelAdmin):
@@ -336,7 +336,6 @@ class SegmentAdmin(admin.ModelAdmin):
 
     actions = ("merge_into_lower", "merge_into_upper")
     readonly_fields = ("span", "segment_range", "deleted_at")
-    exclude = ("previous_segment",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Segments are created by operations (split, append, insert)."""

@@ -9,11 +9,16 @@ How the checks work, per segment model:
   active rows, ``DEFERRABLE INITIALLY IMMEDIATE``: checked at the end of each statement,
   so one ``UPDATE`` that shifts many touching ranges passes.
 * ``range_valid`` - check constraint: non-empty, finite, ``[)`` bounds.
-* ``segments_check`` - deferred constraint triggers on the segment table (insert, delete,
-  update of span / range / deleted_at) and on the span table (insert, update of range /
-  deleted_at). At commit they check each changed span *once*: containment (two index
+* ``segments_check_insert`` / ``_update`` / ``_delete`` - statement-level triggers on the
+  segment table. From the statement's transition table they collect the spans whose
+  segments were written (for updates: whose span, range or deletion changed) and touch
+  those span rows once, with ``segments.touch`` set.
+* ``segments_span_upd_<model>`` / ``segments_span_ins_<model>`` - deferred constraint
+  triggers on the span table, queued by such a touch or by a change of the span's own
+  range or deletion (and, when span gaps are forbidden, by a new span). At commit (or
+  ``SET CONSTRAINTS ... IMMEDIATE``) each checks its span *once*: containment (two index
   probes: first and last segment by lower bound), tiling / no gaps per `SpanConfig`
-  (``range_agg``), then rewrite ``previous_segment_id`` where range order changed.
+  (``range_agg``). A bulk write of N segments into S spans queues S events, not N.
   Deduplication: a statement-level trigger bumps the transaction-local setting
   ``segments.generation`` after every writing statement; a span checked at generation g
   is skipped by later events until another statement writes (so ``SET CONSTRAINTS ...
@@ -23,8 +28,8 @@ How the checks work, per segment model:
   COMMITTED), and a transaction with an older snapshot (REPEATABLE READ, SERIALIZABLE,
   or mixed with READ COMMITTED writers) fails with a serialization error instead of
   checking a stale state.
-* ``previous_guard`` - BEFORE UPDATE: ``previous_segment_id`` is maintained by the
-  database; values written by clients are ignored (stale ORM instances can still save).
+* Nothing derived is stored: ``previous_segment`` and the other neighbours are read from
+  range order through the navigation index, so a write never has to repair other rows.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
 
 INTERNAL = "segments.internal"
 GENERATION = "segments.generation"
+TOUCH = "segments.touch"
 CHECK_VIOLATION = "23514"
 
 
@@ -208,21 +214,6 @@ class _GenerationTrigger(LibraryTrigger):
     """
 
 
-class _PreviousGuard(LibraryTrigger):
-    """BEFORE UPDATE: keep ``previous_segment_id`` unless the library's repair writes it."""
-
-    level = pgtrigger.Row
-    when = pgtrigger.Before
-    operation = pgtrigger.Update
-    condition = pgtrigger.AnyChange("previous_segment")
-    func = f"""
-        IF current_setting('{INTERNAL}', true) IS DISTINCT FROM 'on' THEN
-            NEW.previous_segment_id := OLD.previous_segment_id;
-        END IF;
-        RETURN NEW;
-    """
-
-
 class SpanCheckTrigger(LibraryTrigger):
     """Deferred constraint trigger that checks every span touched by the firing row."""
 
@@ -278,7 +269,6 @@ def check_body(segment_model: Any, span_ids: str) -> str:
         "seg_pk": qn(seg.pk.column),
         "fk": qn(seg.get_field("span").column),
         "rng": qn("segment_range"),
-        "prev": qn(seg.get_field("previous_segment").column),
         "tag": hashlib.sha1(seg.db_table.encode()).hexdigest()[:10],  # noqa: S324
         "containment": pgid(seg.db_table, "containment"),
         "tiling": pgid(seg.db_table, "tiling"),
@@ -315,14 +305,6 @@ def check_body(segment_model: Any, span_ids: str) -> str:
     if not options.allow_segment_gaps:
         parts.append(_gaps(t, active))
     parts += [
-        f"  PERFORM set_config('{INTERNAL}', 'on', true);",
-        f"  UPDATE {t['seg']} AS s SET {t['prev']} = o.prev FROM ("
-        f"SELECT {t['seg_pk']} AS id, lag({t['seg_pk']}) OVER (ORDER BY lower({t['rng']})) AS prev"
-        f" FROM {t['seg']} WHERE {active}) AS o"
-        f" WHERE s.{t['seg_pk']} = o.id AND s.{t['prev']} IS DISTINCT FROM o.prev;",
-        f"  UPDATE {t['seg']} SET {t['prev']} = NULL WHERE {t['fk']} = _sid"
-        f" AND deleted_at IS NOT NULL AND {t['prev']} IS NOT NULL;",
-        f"  PERFORM set_config('{INTERNAL}', 'off', true);",
         "  PERFORM set_config(_key, _gen, true);",
         "END LOOP;",
         "RETURN NULL;",
@@ -409,25 +391,76 @@ def segment_triggers() -> list[pgtrigger.Trigger]:
             name="segments_generation",
             operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
         ),
-        _PreviousGuard(name="segments_previous_guard"),
     ]
 
 
+class TouchSpansTrigger(LibraryTrigger):
+    """After each writing statement: mark every span whose segments changed for checking.
+
+    Statement-level, over the transition table: one ``UPDATE`` of the touched span rows
+    (a HOT no-op) with ``segments.touch`` set, which queues the span table's deferred check
+    once per span and statement instead of once per written segment. The span rows are
+    then locked until commit, so concurrent writers of one span queue up at once.
+    """
+
+    level = pgtrigger.Statement
+    when = pgtrigger.After
+
+    def __init__(self, *, segment_model: Any, **kwargs: Any) -> None:
+        self.segment_model = segment_model
+        super().__init__(**kwargs)
+
+    def get_func(self, model: Any) -> str:
+        """Collect the span ids from the transition table(s) and touch those spans."""
+        seg = self.segment_model._meta
+        span_model = seg.get_field("span").related_model._meta
+        fk = qn(seg.get_field("span").column)
+        cols = ", ".join([qn(seg.pk.column), fk, qn("segment_range"), qn("deleted_at")])
+        if self.operation == pgtrigger.Insert:
+            ids = f"SELECT {fk} FROM new_rows"
+        elif self.operation == pgtrigger.Delete:
+            ids = f"SELECT {fk} FROM old_rows"
+        else:
+            # Only rows whose span, range or deletion changed (a transition table cannot be
+            # combined with UPDATE OF columns).
+            changed = "SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b}"
+            ids = (
+                f"SELECT {fk} FROM ({changed.format(cols=cols, a='old_rows', b='new_rows')}) AS o UNION"
+                f" SELECT {fk} FROM ({changed.format(cols=cols, a='new_rows', b='old_rows')}) AS n"
+            )
+        span_pk = qn(span_model.pk.column)
+        return f"""
+            PERFORM set_config('{TOUCH}', 'on', true);
+            UPDATE {qn(span_model.db_table)} SET {span_pk} = {span_pk} WHERE {span_pk} IN ({ids});
+            PERFORM set_config('{TOUCH}', 'off', true);
+            RETURN NULL;
+        """
+
+
+#: The triggers without which Postgres does not check span invariants (see W002).
+ENFORCING = (SpanCheckTrigger, TouchSpansTrigger)
+
+
 def segment_check_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
-    """Deferred per-span checks fired by segment rows."""
+    """Statement-level triggers that queue the deferred check of every span they touch."""
     return [
-        SpanCheckTrigger(
-            name="segments_check_write",
+        TouchSpansTrigger(
+            name="segments_check_insert",
             segment_model=segment_model,
-            operation=pgtrigger.Insert | pgtrigger.Delete,
-            span_ids="CASE WHEN TG_OP = 'DELETE' THEN ARRAY[OLD.span_id] ELSE ARRAY[NEW.span_id] END",
+            operation=pgtrigger.Insert,
+            referencing=pgtrigger.Referencing(new="new_rows"),
         ),
-        SpanCheckTrigger(
+        TouchSpansTrigger(
             name="segments_check_update",
             segment_model=segment_model,
             operation=pgtrigger.Update,
-            condition=pgtrigger.AnyChange("span", "segment_range", "deleted_at"),
-            span_ids="ARRAY[OLD.span_id, NEW.span_id]",
+            referencing=pgtrigger.Referencing(old="old_rows", new="new_rows"),
+        ),
+        TouchSpansTrigger(
+            name="segments_check_delete",
+            segment_model=segment_model,
+            operation=pgtrigger.Delete,
+            referencing=pgtrigger.Referencing(old="old_rows"),
         ),
     ]
 
@@ -441,7 +474,12 @@ def span_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
             name=f"segments_span_upd_{label}",
             segment_model=segment_model,
             operation=pgtrigger.Update,
-            condition=pgtrigger.AnyChange("current_range", "deleted_at"),
+            # A change of the span's own range or deletion, or a touch by a segment write.
+            condition=pgtrigger.Condition(
+                'OLD."current_range" IS DISTINCT FROM NEW."current_range"'
+                ' OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at"'
+                f" OR current_setting('{TOUCH}', true) = 'on'"
+            ),
             span_ids="ARRAY[NEW.id]",
         ),
     ]

@@ -94,8 +94,8 @@ class SpanBase(ModelBase):
 
 
 class SegmentBase(ModelBase):
-    """Metaclass of segments: adds ``span``, ``segment_range``, ``previous_segment``,
-    the no-overlap constraint, the navigation index and the constraint triggers."""
+    """Metaclass of segments: adds ``span``, ``segment_range``, the no-overlap
+    constraint, the navigation index and the constraint triggers."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any) -> Any:
         if _is_abstract(attrs):
@@ -111,21 +111,12 @@ class SegmentBase(ModelBase):
             )
             raise SegmentRelationshipError(msg)
         kind = span_model._span_options_value.kind
+        # NOTE - no index of its own: the navigation index on (span_id, lower(segment_range))
+        # serves every lookup by span, including Django's cascades.
         attrs["span"] = models.ForeignKey(
-            span_model, on_delete=options.span_on_delete, related_name="segments"
+            span_model, on_delete=options.span_on_delete, related_name="segments", db_index=False
         )
         attrs["segment_range"] = kind.field_class(help_text="The part of the span this segment covers.")
-        attrs["previous_segment"] = models.ForeignKey(
-            "self",
-            null=True,
-            blank=True,
-            editable=False,
-            on_delete=models.DO_NOTHING,
-            db_constraint=False,
-            db_index=False,
-            related_name="+",
-            help_text="The preceding active segment in range order; maintained by the database.",
-        )
         cls: Any = super().__new__(mcs, name, bases, attrs, **kwargs)
         cls._segment_options_value = options
         span_model._segment_model = cls
@@ -194,7 +185,7 @@ class AbstractSpan(_Base, metaclass=SpanBase):
             super().save(*args, **kwargs)
             segment_model = getattr(type(self), "_segment_model", None)
             if adding and not self._span_options().allow_span_gaps:
-                self.segment_model()(span=self, segment_range=self.current_range).save()
+                operations.create_first_segment(self)
             elif segment_model is not None:
                 # Check now (like every operation), so a violation is a typed error here
                 # and post signals are sent only for a valid change.
@@ -291,8 +282,6 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
     span: Any
     span_id: Any
     segment_range: Any
-    previous_segment: Any
-    previous_segment_id: Any
 
     objects = SegmentManager()
     all_objects = AllSegmentManager()
@@ -333,7 +322,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             operations.lock_span_row(type(self), self.span_id)
             super().save(*args, **kwargs)
             # Run the deferred checks now: a violation is a typed error raised here, the
-            # savepoint rolls back, post signals are not sent and previous_segment is set.
+            # savepoint rolls back and post signals are not sent.
             operations.finalize(type(self))
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
@@ -424,6 +413,22 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         """The active segment before this one in range order, or None."""
         lower = self.segment_range.lower
         return self._siblings().filter(segment_range__startswith__lt=lower).last()
+
+    @property
+    def previous_segment(self) -> Any:
+        """The active segment before this one in range order; None if there is none or
+        this segment is deleted.
+
+        Derived from range order with one probe of the navigation index, so it is never
+        stale and needs no maintenance (the reference design stored it as a linked list).
+        """
+        return self.previous if self.is_active else None
+
+    @property
+    def previous_segment_id(self) -> Any:
+        """Primary key of `previous_segment`, or None."""
+        previous = self.previous_segment
+        return None if previous is None else previous.pk
 
     @property
     def next(self) -> Any:

@@ -48,6 +48,7 @@ class Tables:
     span_soft: bool
     immediate: str
     deferred: str
+    columns: str
 
     def rng_of(self, lo: str, hi: str) -> str:
         """SQL that builds a ``[lo, hi)`` range of this kind."""
@@ -77,8 +78,7 @@ def _tables(segment_model: Any) -> Tables:
     own = [
         f
         for f in meta.concrete_fields
-        if f.name not in {"id", "span", "segment_range", "previous_segment", "deleted_at"}
-        and not f.primary_key
+        if f.name not in {"id", "span", "segment_range", "deleted_at"} and not f.primary_key
     ]
     trigger_names = [
         trigger.get_pgid(model)
@@ -101,6 +101,7 @@ def _tables(segment_model: Any) -> Tables:
         span_soft=span_model._span_options_value.soft_delete,
         immediate=", ".join([exclusion, *quoted_triggers]),
         deferred=", ".join(quoted_triggers),
+        columns=", ".join(qn(f.column) for f in meta.concrete_fields),
     )
 
 
@@ -152,9 +153,12 @@ def finalize(segment_model: Any) -> None:
         return
     t = tables(segment_model)
     with _cursor(segment_model) as cursor:
-        cursor.execute(f"SET CONSTRAINTS {t.immediate} IMMEDIATE")
+        # One round trip: without parameters psycopg sends the string with the simple
+        # query protocol, which runs both statements (and stops at the first error).
+        sql = f"SET CONSTRAINTS {t.immediate} IMMEDIATE"
         if t.deferred:
-            cursor.execute(f"SET CONSTRAINTS {t.deferred} DEFERRED")
+            sql += f"; SET CONSTRAINTS {t.deferred} DEFERRED"
+        cursor.execute(sql)
 
 
 def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
@@ -174,7 +178,8 @@ def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
 def lock_span_row(segment_model: Any, span_id: Any) -> None:
     """Lock a span row before writing one of its segments outside an operation.
 
-    Operations lock the span first and the deferred check locks it last; a plain save or
+    Operations lock the span first, and every writing statement on the segment table locks
+    the spans it touched once its rows are written (`TouchSpansTrigger`); a plain save or
     delete that locked its segment row first would take the two locks in the opposite
     order and could deadlock with them. A missing span is left to the foreign key.
     """
@@ -216,11 +221,25 @@ def _remove_sql(t: Tables, where: str) -> str:
     return f"DELETE FROM {t.seg} WHERE deleted_at IS NULL AND {where}"
 
 
-def _refresh(instance: Any) -> None:
-    # NOTE - called inside the operation's transaction: after COMMIT a concurrent writer
-    # may already have moved or deleted the rows, and re-reading them would fail or
-    # report a state the operation did not produce.
-    instance.refresh_from_db()
+def _written(instance: Any, sql: str, params: list[Any]) -> Any:
+    """Run an operation's statement that returns the rows it wrote (``RETURNING``).
+
+    Returns the written rows as instances (Django's field converters applied), except the
+    one that is ``instance``, whose fields are updated in place; None if nothing was
+    written. Reading the rows back in the same statement saves a round trip per operation.
+    """
+    found = list(type(instance)._base_manager.db_manager(instance._state.db).raw(sql, params))
+    if not found:
+        return None
+    others = []
+    for row in found:
+        if row.pk == instance.pk:
+            for field in instance._meta.concrete_fields:
+                setattr(instance, field.attname, getattr(row, field.attname))
+        else:
+            others.append(row)
+    (other,) = others
+    return other
 
 
 def _target(kind: RangeKind, current: Any, to: Any, delta: Any, what: str) -> Any:
@@ -259,8 +278,6 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
             with signals.nested(segment, "segment", "create"):
                 _base_save(segment)
                 finalize(model)
-            # previous_segment_id was set by the database during the check.
-            segment.refresh_from_db(fields=["previous_segment"])
     span.current_range = kind.make(lower, new_upper, "current_range")
     return segment
 
@@ -275,16 +292,17 @@ def shift_span(span: Any, delta_value: Any) -> None:
         with signals.nested(span, "span", "update", operation="shift_by_value"):
             cursor.execute(
                 f"UPDATE {t.span} SET current_range = {shifted.format(c='current_range')}"
-                f" WHERE {t.span_pk} = %s",
+                f" WHERE {t.span_pk} = %s RETURNING lower(current_range), upper(current_range)",
                 [delta, delta, span.pk],
             )
+            lower, upper = cursor.fetchone()
             cursor.execute(
                 f"UPDATE {t.seg} SET {t.rng} = {shifted.format(c=t.rng)}"
                 f" WHERE {t.fk} = %s AND deleted_at IS NULL",
                 [delta, delta, span.pk],
             )
             finalize(model)
-        _refresh(span)
+        span.current_range = t.kind.make(lower, upper, "current_range")
 
 
 def shift_span_bound(
@@ -308,7 +326,7 @@ def shift_span_bound(
             )
             _follow_bound(cursor, t, span.pk, bound, old=old, new=value)
             finalize(model)
-        _refresh(span)
+        span.current_range = t.kind.make(new_lower, new_upper, "current_range")
 
 
 def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> None:
@@ -397,21 +415,20 @@ def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> A
         f"WITH old AS (SELECT {t.seg_pk} AS id, upper({t.rng}) AS up FROM {t.seg}"
         f" WHERE {t.seg_pk} = %s AND deleted_at IS NULL AND lower({t.rng}) < {v} AND upper({t.rng}) > {v}),"
         f" shrunk AS (UPDATE {t.seg} SET {t.rng} = {t.rng_of(f'lower({t.rng})', v)}"
-        f" FROM old WHERE {t.seg}.{t.seg_pk} = old.id RETURNING old.up)"
-        f" INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
-        f" SELECT s.{t.fk}, {t.rng_of(v, 'shrunk.up')}{extra_vals} FROM {t.seg} AS s, shrunk"
-        f" WHERE s.{t.seg_pk} = %s RETURNING {t.seg_pk}"
+        f" FROM old WHERE {t.seg}.{t.seg_pk} = old.id RETURNING {t.seg}.*, old.up AS segments_up),"
+        f" added AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+        f" SELECT s.{t.fk}, {t.rng_of(v, 'shrunk.segments_up')}{extra_vals} FROM {t.seg} AS s, shrunk"
+        f" WHERE s.{t.seg_pk} = %s RETURNING *)"
+        f" SELECT {t.columns} FROM shrunk UNION ALL SELECT {t.columns} FROM added"
     )
     params = [segment.pk, value, value, value, value, *defaults, segment.pk]
     with _locked_span(model, segment.span_id) as (cursor, _, _):
         with signals.nested(segment, "segment", "update", "split", split_value=value):
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            if row is None:
+            new = _written(segment, sql, params)
+            if new is None:
                 raise _not_inside(cursor, t, segment, value)
             finalize(model)
-        _refresh(segment)
-        return model.objects.get(pk=row[0])
+        return new
 
 
 def _not_inside(cursor: Any, t: Tables, segment: Any, value: Any) -> Exception:
@@ -439,29 +456,31 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
         stretched = t.rng_of("lower(me.r)", f"upper({t.seg}.{t.rng})")
     if t.soft:
         gone = (
-            f"UPDATE {t.seg} SET deleted_at = now() FROM me, nb WHERE {t.seg}.{t.seg_pk} = me.id RETURNING 1"
+            f"UPDATE {t.seg} SET deleted_at = now() FROM me, nb WHERE {t.seg}.{t.seg_pk} = me.id"
+            f" RETURNING {t.seg}.*"
         )
     else:
-        gone = f"DELETE FROM {t.seg} USING me, nb WHERE {t.seg}.{t.seg_pk} = me.id RETURNING 1"
+        gone = f"DELETE FROM {t.seg} USING me, nb WHERE {t.seg}.{t.seg_pk} = me.id RETURNING {t.seg}.*"
+    # The removed row comes back too (soft delete: with its deleted_at), so the caller's
+    # instance is updated from the same statement.
     sql = (
         f"WITH me AS (SELECT {t.seg_pk} AS id, {t.fk} AS span_id, {t.rng} AS r FROM {t.seg}"
         f" WHERE {t.seg_pk} = %s AND deleted_at IS NULL),"
         f" nb AS (SELECT s.{t.seg_pk} AS id FROM {t.seg} AS s, me WHERE s.{t.fk} = me.span_id"
         f" AND s.deleted_at IS NULL AND {pick} LIMIT 1),"
-        f" gone AS ({gone})"
-        f" UPDATE {t.seg} SET {t.rng} = {stretched} FROM me, nb WHERE {t.seg}.{t.seg_pk} = nb.id"
-        f" RETURNING {t.seg}.{t.seg_pk}"
+        f" gone AS ({gone}),"
+        f" stretched AS (UPDATE {t.seg} SET {t.rng} = {stretched} FROM me, nb"
+        f" WHERE {t.seg}.{t.seg_pk} = nb.id RETURNING {t.seg}.*)"
+        f" SELECT {t.columns} FROM gone {'' if t.soft else 'WHERE false '}"
+        f"UNION ALL SELECT {t.columns} FROM stretched"
     )
     with _locked_span(model, segment.span_id) as (cursor, _, _):
         with signals.nested(segment, "segment", "update", "merge", into=into):
-            cursor.execute(sql, [segment.pk])
-            row = cursor.fetchone()
-            if row is None:
+            neighbour = _written(segment, sql, [segment.pk])
+            if neighbour is None:
                 raise _no_neighbour(cursor, t, segment, into)
             finalize(model)
-        if t.soft:
-            _refresh(segment)
-        return model.objects.get(pk=row[0])
+        return neighbour
 
 
 def _no_neighbour(cursor: Any, t: Tables, segment: Any, into: str) -> Exception:
@@ -508,7 +527,7 @@ def shift_segment(
                 [p for row in updates for p in row],
             )
             finalize(model)
-        _refresh(segment)
+        segment.segment_range = kind.make(lo, hi, "segment_range")
 
 
 def _shift_name(to_lower: Any, to_upper: Any, delta_lower: Any, delta_upper: Any) -> str:
@@ -592,8 +611,21 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
             )
             _base_save(new)
             finalize(model)
-            new.refresh_from_db(fields=["previous_segment"])
     return new
+
+
+def create_first_segment(span: Any) -> Any:
+    """The segment covering a new span that forbids gaps, checked once with the span.
+
+    Not ``segment.save()``: the span row was inserted by this transaction, so no other
+    transaction can see it, and locking it or opening another savepoint buys nothing.
+    """
+    model = span.segment_model()
+    segment = model(span=span, segment_range=span.current_range)
+    with signals.nested(segment, "segment", "create"):
+        _base_save(segment)
+        finalize(model)
+    return segment
 
 
 def _base_save(instance: Any) -> None:

@@ -91,15 +91,6 @@ def _queries(t: Tables) -> list[tuple[str, str]]:
             f" OR lower(g.segment_range) < lower(s.current_range)"
             f" OR upper(g.segment_range) > upper(s.current_range))",
         ),
-        (
-            "broken previous_segment chain",
-            f"SELECT 'segment ' || id || ' of span ' || span_id || ' has previous '"
-            f" || coalesce(previous_segment_id::text, 'NULL') || ', range order says '"
-            f" || coalesce(expected::text, 'NULL') FROM ("
-            f" SELECT id, span_id, previous_segment_id, lag(id) OVER"
-            f" (PARTITION BY span_id ORDER BY lower(segment_range), id) AS expected"
-            f" FROM {t.seg} WHERE {active}) o WHERE previous_segment_id IS DISTINCT FROM expected",
-        ),
     ]
     if not t.allow_segment_gaps:
         queries.append(
@@ -155,8 +146,7 @@ def snapshot(cursor: Any, t: Tables) -> tuple[list[tuple[Any, ...]], list[tuple[
     )
     spans = [tuple(row) for row in cursor.fetchall()]
     cursor.execute(
-        f"SELECT id, span_id, segment_range::text, deleted_at IS NOT NULL, previous_segment_id"
-        f" FROM {t.seg} ORDER BY id"
+        f"SELECT id, span_id, segment_range::text, deleted_at IS NOT NULL FROM {t.seg} ORDER BY id"
     )
     return spans, [tuple(row) for row in cursor.fetchall()]
 

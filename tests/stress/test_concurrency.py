@@ -326,28 +326,39 @@ def test_random_operations_from_eight_connections_keep_every_invariant(mix: str)
 
 
 def test_an_operation_reads_its_result_before_it_commits() -> None:
-    """A writer acting right after the COMMIT cannot make a successful merge raise."""
+    """A writer acting right after the merge's write cannot change what the merge returns.
+
+    The merge returns the rows it wrote from its own statement (``RETURNING``); nothing
+    is read after the COMMIT, when another writer could already have moved the rows.
+    """
     span = DecimalSpan.objects.create(current_range=(0, 100))
     kept = DecimalSegment.objects.create(span=span, segment_range=(0, 10))
     merged = DecimalSegment.objects.create(span=span, segment_range=(10, 20))
     table = DecimalSegment._meta.db_table
-    acted: list[str] = []
+    sent: list[str] = []
+    acted: list[bool] = []
 
     def meddle(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        # Before the first ORM read after the merge, another connection removes the
-        # merged-into segment. While the merge's transaction is open, its row lock makes
-        # the other writer give up (lock_timeout); after the COMMIT it would succeed.
-        if not acted and sql.startswith("SELECT") and f'"{table}"."id" = ' in sql:
-            acted.append(sql)
+        # Right after the merge's writing statement, another connection tries to remove
+        # the merged-into segment: the merge's row lock makes it give up (lock_timeout).
+        if sent and sent[-1].startswith("WITH") and not acted:
             with raw_connection() as other, contextlib.suppress(psycopg.errors.LockNotAvailable):
                 other.execute("SET lock_timeout = '200ms'")
                 other.execute(f'UPDATE "{table}" SET deleted_at = now() WHERE id = %s', [kept.pk])
+                acted.append(True)  # not reached while the lock is held
+            acted.append(False)
+        sent.append(sql)
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(meddle):
         result = merged.merge_into_lower()
+    with raw_connection() as other:  # after the COMMIT the other writer succeeds
+        other.execute(f'UPDATE "{table}" SET deleted_at = now() WHERE id = %s', [kept.pk])
 
-    assert acted, "the operation read nothing back"
+    assert acted == [False], "the other writer was not blocked by the merge"
+    write = next(i for i, sql in enumerate(sent) if sql.startswith("WITH"))
+    after = [sql.split(" ", 2)[:2] for sql in sent[write + 1 :]]
+    assert after in ([["SET", "CONSTRAINTS"]], [["SET", "CONSTRAINTS"], ["RELEASE", "SAVEPOINT"]]), after
     assert result.pk == kept.pk
     assert (result.segment_range.lower, result.segment_range.upper) == (0, 20)
     count("concurrency", "result read inside the operation", ok=1)

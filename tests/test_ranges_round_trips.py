@@ -1,0 +1,50 @@
+"""The exact statements each operation sends: a regression guard for round trips.
+
+`test_ranges_statements` checks that counts do not grow with the span; this pins them,
+so an extra re-read or a statement executed twice shows up here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_segments.exceptions import SegmentsError
+from tests.ranges_helpers import BIGINT, INT
+from tests.test_ranges_statements import OPERATIONS, build
+
+pytestmark = pytest.mark.django_db
+SAVEPOINTS = re.compile(r"^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) ")
+
+#: Statements besides savepoints. "lock" is the span row; "check" is finalize's one round
+#: trip (SET CONSTRAINTS ... IMMEDIATE; SET CONSTRAINTS ... DEFERRED).
+EXPECTED = {
+    "span.append": 4,  # lock, span, new segment, check
+    "span.shift_by_value": 4,  # lock, span (returning its range), segments, check
+    "span.shift_lower_to_value": 5,  # lock, span, remove, clip or extend, check
+    "span.shift_upper_by_value": 5,
+    "segment.insert": 5,  # lock, remove covered, cut the straddler, new segment, check
+    "segment.split": 3,  # lock, one statement that writes and returns both rows, check
+    "segment.merge_into_lower": 3,  # lock, one statement that writes and returns, check
+    "segment.shift_by_value": 4,  # lock, neighbourhood, one UPDATE, check
+}
+
+
+@pytest.mark.parametrize("rt", [INT, BIGINT], ids=str)
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_statements_per_operation(rt, name) -> None:
+    span = build(rt, 5)
+    call = OPERATIONS[name](rt, span, 5)
+    with CaptureQueriesContext(connection) as ctx:
+        try:
+            call()
+        except SegmentsError as exc:  # pragma: no cover - the message says which
+            pytest.fail(f"{name} on {rt} failed: {exc}")
+    sent = [q["sql"] for q in ctx.captured_queries if not SAVEPOINTS.match(q["sql"])]
+    assert len(sent) == EXPECTED[name], "\n".join(sent)
+    checks = [sql for sql in sent if sql.startswith("SET CONSTRAINTS")]
+    assert len(checks) == 1
+    assert "IMMEDIATE; SET CONSTRAINTS" in checks[0]
