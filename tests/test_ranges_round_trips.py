@@ -24,9 +24,9 @@ SAVEPOINTS = re.compile(r"^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) "
 EXPECTED = {
     "span.append": 4,  # lock, span, new segment, check
     "span.shift_by_value": 4,  # lock, span (returning its range), segments, check
-    "span.shift_lower_to_value": 5,  # lock, span, remove, clip or extend, check
-    "span.shift_upper_by_value": 5,
-    "segment.insert": 5,  # lock, remove covered, cut the straddler, new segment, check
+    "span.shift_lower_to_value": 4,  # lock, span, one statement removes and clips, check
+    "span.shift_upper_by_value": 4,
+    "segment.insert": 4,  # lock, one statement removes, clips and cuts, new segment, check
     "segment.split": 3,  # lock, one statement that writes and returns both rows, check
     "segment.merge_into_lower": 3,  # lock, one statement that writes and returns, check
     "segment.shift_by_value": 4,  # lock, neighbourhood, one UPDATE, check

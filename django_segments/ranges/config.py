@@ -49,9 +49,9 @@ class SegmentConfig:
         span_model: required; the span model class (or ``"app_label.ModelName"`` of a
             model already defined).
         soft_delete: default: the span model's setting.
-        previous_field_on_delete: kept for compatibility; ``previous_segment`` is
-            maintained by the database from range order, so only ``SET_NULL`` and
-            ``DO_NOTHING`` are accepted (both mean: deleting a segment never deletes
+        previous_field_on_delete: kept for compatibility and without effect:
+            ``previous_segment`` is derived from range order, not stored. Only ``SET_NULL``
+            and ``DO_NOTHING`` are accepted (both mean: deleting a segment never deletes
             another one).
         span_on_delete: ``on_delete`` of the ``span`` foreign key (default ``CASCADE``).
     """

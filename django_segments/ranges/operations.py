@@ -330,24 +330,34 @@ def shift_span_bound(
 
 
 def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> None:
-    """Remove segments beyond the new bound, clip the straddler, or extend the edge one."""
+    """One statement: remove segments beyond the new bound, and clip the one straddling it
+    (shrinking) or extend the one at the old bound (growing).
+
+    The predicates are ones the navigation index (``lower(segment_range)``) or the GiST
+    exclusion index (``@>``, ``-|-``) answer, so the cost does not grow with the span.
+    """
     v = t.val
+    active = f"{t.fk} = %s AND deleted_at IS NULL"
+    straddles = f"{t.rng} @> {v} AND lower({t.rng}) < {v}"
     if bound == "lower":
-        cursor.execute(_remove_sql(t, f"{t.fk} = %s AND upper({t.rng}) <= {v}"), [span_id, new])
-        cursor.execute(
-            f"UPDATE {t.seg} SET {t.rng} = {t.rng_of(v, f'upper({t.rng})')}"
-            f" WHERE {t.fk} = %s AND deleted_at IS NULL AND ("
-            f"(lower({t.rng}) < {v} AND upper({t.rng}) > {v}) OR ({v} < {v} AND lower({t.rng}) = {v}))",
-            [new, span_id, new, new, new, old, old],
-        )
+        beyond, beyond_params = f"lower({t.rng}) < {v} AND upper({t.rng}) <= {v}", [new, new]
+        moved = t.rng_of(v, f"upper({t.rng})")
+        if new > old:
+            edge, edge_params = straddles, [new, new]
+        else:
+            edge, edge_params = f"lower({t.rng}) = {v}", [old]
     else:
-        cursor.execute(_remove_sql(t, f"{t.fk} = %s AND lower({t.rng}) >= {v}"), [span_id, new])
-        cursor.execute(
-            f"UPDATE {t.seg} SET {t.rng} = {t.rng_of(f'lower({t.rng})', v)}"
-            f" WHERE {t.fk} = %s AND deleted_at IS NULL AND ("
-            f"(lower({t.rng}) < {v} AND upper({t.rng}) > {v}) OR ({v} > {v} AND upper({t.rng}) = {v}))",
-            [new, span_id, new, new, new, old, old],
-        )
+        beyond, beyond_params = f"lower({t.rng}) >= {v}", [new]
+        moved = t.rng_of(f"lower({t.rng})", v)
+        if new < old:
+            edge, edge_params = straddles, [new, new]
+        else:
+            edge, edge_params = f"{t.rng} -|- {t.rng_of(v, v)} AND upper({t.rng}) = {v}", [old, new, old]
+    cursor.execute(
+        f"WITH removed AS ({_remove_sql(t, f'{active} AND {beyond}')} RETURNING 1)"
+        f" UPDATE {t.seg} SET {t.rng} = {moved} WHERE {active} AND {edge}",
+        [span_id, *beyond_params, new, span_id, *edge_params],
+    )
 
 
 def soft_delete_span(span: Any) -> None:
@@ -448,11 +458,15 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
     """Remove ``segment`` and stretch its lower or upper neighbour over it (one statement)."""
     model = type(segment)
     t = tables(model)
+    # NOTE - the span id is a parameter and the bound a scalar subquery, so the neighbour
+    # is one ordered probe of the navigation index; joined to the CTE, the planner read
+    # every segment before the bound and sorted them.
+    here = "(SELECT lower(r) FROM me)"
     if into == "lower":
-        pick = f"lower(s.{t.rng}) < lower(me.r) ORDER BY lower(s.{t.rng}) DESC"
+        pick = f"lower(s.{t.rng}) < {here} ORDER BY lower(s.{t.rng}) DESC"
         stretched = t.rng_of(f"lower({t.seg}.{t.rng})", "upper(me.r)")
     else:
-        pick = f"lower(s.{t.rng}) > lower(me.r) ORDER BY lower(s.{t.rng}) ASC"
+        pick = f"lower(s.{t.rng}) > {here} ORDER BY lower(s.{t.rng}) ASC"
         stretched = t.rng_of("lower(me.r)", f"upper({t.seg}.{t.rng})")
     if t.soft:
         gone = (
@@ -465,8 +479,8 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
     # instance is updated from the same statement.
     sql = (
         f"WITH me AS (SELECT {t.seg_pk} AS id, {t.fk} AS span_id, {t.rng} AS r FROM {t.seg}"
-        f" WHERE {t.seg_pk} = %s AND deleted_at IS NULL),"
-        f" nb AS (SELECT s.{t.seg_pk} AS id FROM {t.seg} AS s, me WHERE s.{t.fk} = me.span_id"
+        f" WHERE {t.seg_pk} = %s AND {t.fk} = %s AND deleted_at IS NULL),"
+        f" nb AS (SELECT s.{t.seg_pk} AS id FROM {t.seg} AS s WHERE s.{t.fk} = %s"
         f" AND s.deleted_at IS NULL AND {pick} LIMIT 1),"
         f" gone AS ({gone}),"
         f" stretched AS (UPDATE {t.seg} SET {t.rng} = {stretched} FROM me, nb"
@@ -476,7 +490,7 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
     )
     with _locked_span(model, segment.span_id) as (cursor, _, _):
         with signals.nested(segment, "segment", "update", "merge", into=into):
-            neighbour = _written(segment, sql, [segment.pk])
+            neighbour = _written(segment, sql, [segment.pk, segment.span_id, segment.span_id])
             if neighbour is None:
                 raise _no_neighbour(cursor, t, segment, into)
             finalize(model)
@@ -543,22 +557,26 @@ def _shift_name(to_lower: Any, to_upper: Any, delta_lower: Any, delta_upper: Any
 
 
 def _neighbourhood(cursor: Any, t: Tables, segment: Any) -> tuple[Any, Any, Any]:
-    """(id, lower, upper) of the segment and of its active neighbours, in one query."""
+    """(id, lower, upper) of the segment and of its active neighbours, in one query: three
+    probes (the segment by key, its neighbours through the navigation index)."""
+    active = f"{t.fk} = %s AND deleted_at IS NULL"
+    cols = f"{t.seg_pk}, lower({t.rng}), upper({t.rng})"
+    here = f"(SELECT lower({t.rng}) FROM {t.seg} WHERE {t.seg_pk} = %s AND {active})"
     cursor.execute(
-        f"WITH o AS (SELECT {t.seg_pk} AS id, lower({t.rng}) AS lo, upper({t.rng}) AS hi,"
-        f" lag({t.seg_pk}) OVER w AS p, lead({t.seg_pk}) OVER w AS n FROM {t.seg}"
-        f" WHERE {t.fk} = %s AND deleted_at IS NULL WINDOW w AS (ORDER BY lower({t.rng})))"
-        f" SELECT o.id, o.lo, o.hi, o.id = me.id, o.id = me.p, o.id = me.n FROM o,"
-        f" (SELECT id, p, n FROM o WHERE id = %s) AS me WHERE o.id IN (me.id, me.p, me.n)",
-        [segment.span_id, segment.pk],
+        f"(SELECT 0, {cols} FROM {t.seg} WHERE {t.seg_pk} = %s AND {active})"
+        f" UNION ALL (SELECT -1, {cols} FROM {t.seg} WHERE {active} AND lower({t.rng}) < {here}"
+        f" ORDER BY lower({t.rng}) DESC LIMIT 1)"
+        f" UNION ALL (SELECT 1, {cols} FROM {t.seg} WHERE {active} AND lower({t.rng}) > {here}"
+        f" ORDER BY lower({t.rng}) ASC LIMIT 1)",
+        [segment.pk, segment.span_id] + [segment.span_id, segment.pk, segment.span_id] * 2,
     )
     me = prev = nxt = None
-    for row_id, lo, hi, is_me, is_prev, is_next in cursor.fetchall():
-        if is_me:
+    for which, row_id, lo, hi in cursor.fetchall():
+        if which == 0:
             me = (row_id, lo, hi)
-        elif is_prev:
+        elif which < 0:
             prev = (row_id, lo, hi)
-        elif is_next:
+        else:
             nxt = (row_id, lo, hi)
     if me is None:
         raise SegmentOperationError(f"segment {segment.pk} does not exist or is deleted")
@@ -584,7 +602,8 @@ def _follow(neighbour: Any, lo: Any, hi: Any, segment: Any, which: str) -> tuple
 
 
 def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) -> Any:
-    """`AbstractSegment.insert`: remove covered, clip and cut overlapped, insert (4 statements)."""
+    """`AbstractSegment.insert`: one statement removes covered segments, clips overlapped
+    ones and cuts a straddling one in two; then the new segment is inserted."""
     t = tables(model)
     rng = t.kind.coerce(segment_range, "segment_range")
     a, b = rng.lower, rng.upper
@@ -598,16 +617,22 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
             raise IncorrectSegmentRangeError(msg)
         new = model(span=span, segment_range=rng, **fields)
         with signals.nested(new, "segment", "create", "insert"):
-            cursor.execute(_remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}"), [span.pk, a, b])
+            # The three parts write disjoint rows, so one statement can hold them; every
+            # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
+            # does not grow with the span.
+            removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
             cursor.execute(
-                f"WITH cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+                f"WITH removed AS ({removed} RETURNING 1),"
+                f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
                 f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
                 f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
-                f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v} RETURNING 1)"
+                f" AND s.{t.rng} @> {t.rng_of(v, v)} AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
+                " RETURNING 1)"
                 f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
                 f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
-                f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}",
-                [b, span.pk, a, b, a, a, b, span.pk, a, b],
+                f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
+                f" AND NOT {t.rng} <@ {t.rng_of(v, v)}",
+                [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
             )
             _base_save(new)
             finalize(model)
