@@ -144,6 +144,64 @@ RETURN NULL;
             COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '0b30d813b841704015175c237755df562572632e';
 
 --
+-- Create trigger segments_span_ins_bigintsegment on model bigintspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
+            RETURNS BOOLEAN AS $$
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_bigintsegment_a9b8e()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
+                BEGIN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_94103d2651_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e
+                AFTER INSERT ON "testapp_bigintspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_bigintsegment_a9b8e();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS 'fe28055950f0e2d669627371b2f9112e25329952';
+
+--
 -- Create constraint testapp_datespan_initial_range_valid on model datespan
 --
 ALTER TABLE "testapp_datespan" ADD CONSTRAINT "testapp_datespan_initial_range_valid" CHECK ((NOT isempty("initial_range") AND LOWER_INC("initial_range") AND NOT LOWER_INF("initial_range") AND NOT UPPER_INC("initial_range") AND NOT UPPER_INF("initial_range")));
@@ -442,6 +500,64 @@ RETURN NULL;
             COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '8c00e9518018da5cf474c647bc755121d1a440a0';
 
 --
+-- Create trigger segments_span_ins_datetimesegment on model datetimespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
+            RETURNS BOOLEAN AS $$
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datetimesegment_afb36()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
+                BEGIN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36
+                AFTER INSERT ON "testapp_datetimespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_datetimesegment_afb36();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS '93204f3fae7c770f02cd05e8accc0806635844e6';
+
+--
 -- Create constraint testapp_decimalspan_initial_range_valid on model decimalspan
 --
 ALTER TABLE "testapp_decimalspan" ADD CONSTRAINT "testapp_decimalspan_initial_range_valid" CHECK ((NOT isempty("initial_range") AND LOWER_INC("initial_range") AND NOT LOWER_INF("initial_range") AND NOT UPPER_INC("initial_range") AND NOT UPPER_INF("initial_range")));
@@ -557,6 +673,68 @@ RETURN NULL;
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
 
             COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '1a07d58c738c51db65b215d64c09cda411eb9f8a';
+
+--
+-- Create trigger segments_span_ins_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
+            RETURNS BOOLEAN AS $$
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_decimalsegment_34b2c()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
+                BEGIN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  PERFORM set_config('segments.internal', 'on', true);
+  UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
+  PERFORM set_config('segments.internal', 'off', true);
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c
+                AFTER INSERT ON "testapp_decimalspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_decimalsegment_34b2c();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS '69f1d07174102057f74dc702bba2ff8be76afde5';
 
 --
 -- Create constraint testapp_intspan_initial_range_valid on model intspan

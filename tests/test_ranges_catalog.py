@@ -108,9 +108,7 @@ def test_segment_table_triggers(rt) -> None:
 def test_span_table_triggers(rt) -> None:
     found = triggers(rt.span_table)
     label = rt.segment._meta.model_name
-    expected = {f"segments_gen_{label}", f"segments_span_upd_{label}"}
-    if rt.tiling:
-        expected.add(f"segments_span_ins_{label}")
+    expected = {f"segments_gen_{label}", f"segments_span_upd_{label}", f"segments_span_ins_{label}"}
     assert set(found) == expected
     tgtype, deferrable, _, _ = found[f"segments_gen_{label}"]
     assert tgtype & ROW == 0

@@ -379,3 +379,23 @@ def test_autocommit_write_is_refused_at_commit(rt, sql, constraint) -> None:
     assert active(rt, span) == [(0, 4), (4, 8), (8, 12)]
     assert span_range(rt, span) == (0, 12)
     assert_valid(rt)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rt", [BIGINT, DATETIME], ids=str)
+def test_segment_written_before_its_span_is_checked(rt) -> None:
+    """The span foreign key is deferred, so a transaction may write a segment first and
+    its span afterwards (as fixture loading does). The segment's statement finds no span
+    row to touch; the span's own insert queues the check instead."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{rt.span_table}', 'id'))")
+        span_id = cursor.fetchone()[0]
+        cursor.execute(insert_sql(rt), [span_id, lit(rt, 20, 30)])
+        rng = rt.options.kind.range_sql_type  # neither span model has other NOT NULL columns
+        cursor.execute(
+            f"INSERT INTO {spn(rt)} (id, initial_range, current_range) VALUES (%s, %s::{rng}, %s::{rng})",
+            [span_id, lit(rt, 0, 10), lit(rt, 0, 10)],
+        )
+        with pytest.raises(IntegrityError) as info:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_containment"

@@ -48,3 +48,15 @@ def test_statements_per_operation(rt, name) -> None:
     checks = [sql for sql in sent if sql.startswith("SET CONSTRAINTS")]
     assert len(checks) == 1
     assert "IMMEDIATE; SET CONSTRAINTS" in checks[0]
+
+
+@pytest.mark.parametrize(("rt", "expected"), [(INT, 3), (BIGINT, 2)], ids=str)
+def test_statements_to_create_a_span(rt, expected) -> None:
+    """Tiling: the span, its covering segment, one check. Gaps allowed: the span, its check."""
+    with CaptureQueriesContext(connection) as ctx:
+        span = rt.span.objects.create(current_range=rt.r(0, 10))
+    sent = [q["sql"] for q in ctx.captured_queries if not SAVEPOINTS.match(q["sql"])]
+    assert len(sent) == expected, "\n".join(sent)
+    assert [(s.segment_range.lower, s.segment_range.upper) for s in span.get_active_segments()] == (
+        [(rt.v(0), rt.v(10))] if rt.tiling else []
+    )

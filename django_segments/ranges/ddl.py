@@ -483,13 +483,15 @@ def span_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
             span_ids="ARRAY[NEW.id]",
         ),
     ]
-    if not segment_model._span_options().allow_span_gaps:
-        triggers.append(
-            SpanCheckTrigger(
-                name=f"segments_span_ins_{label}",
-                segment_model=segment_model,
-                operation=pgtrigger.Insert,
-                span_ids="ARRAY[NEW.id]",
-            )
+    # Every new span is checked, also when gaps are allowed: its segments may have been
+    # written earlier in the transaction (the span foreign key is deferred), when the
+    # touch found no span row to queue the check on.
+    triggers.append(
+        SpanCheckTrigger(
+            name=f"segments_span_ins_{label}",
+            segment_model=segment_model,
+            operation=pgtrigger.Insert,
+            span_ids="ARRAY[NEW.id]",
         )
+    )
     return triggers
