@@ -66,7 +66,6 @@ CREATE TABLE "testapp_bigintsegment" ("id" bigint NOT NULL PRIMARY KEY GENERATED
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -83,7 +82,7 @@ CREATE TABLE "testapp_bigintsegment" ("id" bigint NOT NULL PRIMARY KEY GENERATED
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_bigintsegment_39f69();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan" IS '5451ed24a5ca88de810149a01294720c98b9dbf5';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan" IS '756cc2c3781430d2a925a581e2fa86d9464ce309';
 
 --
 -- Create trigger segments_span_upd_bigintsegment on model bigintspan
@@ -114,9 +113,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_94103d2651_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -141,7 +138,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '0b30d813b841704015175c237755df562572632e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '7f27a6d7def1382ed22d97eb9c3d7f3ce01738c5';
 
 --
 -- Create trigger segments_span_ins_bigintsegment on model bigintspan
@@ -172,9 +169,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_94103d2651_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -199,7 +194,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_bigintsegment_a9b8e();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS 'fe28055950f0e2d669627371b2f9112e25329952';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS '01aa47f53aed697d9d38fca58d24b5e44022ef5f';
 
 --
 -- Create constraint testapp_datespan_initial_range_valid on model datespan
@@ -237,7 +232,6 @@ ALTER TABLE "testapp_datesegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAIN
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -254,7 +248,7 @@ ALTER TABLE "testapp_datesegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAIN
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_datesegment_c8836();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan" IS '13654bc5c690e8cc08680fdab0319261ef444f1c';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan" IS '5e045aedfc041e54108c09b67631393364e34089';
 
 --
 -- Create trigger segments_span_upd_datesegment on model datespan
@@ -285,9 +279,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -319,7 +311,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS '3c8da6fd77a4b53bdf70cd9fa7ce883f4214ff82';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'df3bcfd0c51beeab2b7192c5956698e46fe16a13';
 
 --
 -- Create trigger segments_span_ins_datesegment on model datespan
@@ -350,9 +342,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -384,7 +374,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS 'b38b90a991e79214cc05a3e86021103381ae8be2';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '21df8f434ebc0337d2987af1c76fea3a9d23f400';
 
 --
 -- Create constraint testapp_datetimespan_initial_range_valid on model datetimespan
@@ -422,7 +412,6 @@ ALTER TABLE "testapp_datetimesegment" ADD COLUMN "span_id" bigint NOT NULL CONST
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -439,7 +428,7 @@ ALTER TABLE "testapp_datetimesegment" ADD COLUMN "span_id" bigint NOT NULL CONST
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_datetimesegment_68b0b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan" IS 'a8b17816b242cb62141d444ab5bcb082589a16c1';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan" IS '6a539f0c58b63eb06fcf7cfc9770f40d5752756e';
 
 --
 -- Create trigger segments_span_upd_datetimesegment on model datetimespan
@@ -470,9 +459,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -497,7 +484,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '8c00e9518018da5cf474c647bc755121d1a440a0';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS 'e558a12694dbc1662f41eb8c3c3eab2ff22389b9';
 
 --
 -- Create trigger segments_span_ins_datetimesegment on model datetimespan
@@ -528,9 +515,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -555,7 +540,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datetimesegment_afb36();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS '93204f3fae7c770f02cd05e8accc0806635844e6';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS '829a1d7523fdfffda7b1b3df0a7eb9d4c1ddc3c5';
 
 --
 -- Create constraint testapp_decimalspan_initial_range_valid on model decimalspan
@@ -593,7 +578,6 @@ ALTER TABLE "testapp_decimalsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTR
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -610,7 +594,7 @@ ALTER TABLE "testapp_decimalsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTR
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_decimalsegment_85a91();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan" IS '5c2f91f543b984007a76d24ffb7c123433be4ac6';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan" IS 'a3c284212c83679b5d7a2c2cc0e4cfea53b9aa03';
 
 --
 -- Create trigger segments_span_upd_decimalsegment on model decimalspan
@@ -641,9 +625,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -672,7 +654,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '1a07d58c738c51db65b215d64c09cda411eb9f8a';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '8504bb150ff07bbfc0cf12cc997205a3cb39877c';
 
 --
 -- Create trigger segments_span_ins_decimalsegment on model decimalspan
@@ -703,9 +685,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -734,7 +714,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_decimalsegment_34b2c();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS '69f1d07174102057f74dc702bba2ff8be76afde5';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS 'b2af874c5961427f3439d1aa7d55d5516d5aec7c';
 
 --
 -- Create constraint testapp_intspan_initial_range_valid on model intspan
@@ -772,7 +752,6 @@ ALTER TABLE "testapp_intsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAINT
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -789,7 +768,7 @@ ALTER TABLE "testapp_intsegment" ADD COLUMN "span_id" bigint NOT NULL CONSTRAINT
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_gen_intsegment_6160c();
 
-            COMMENT ON TRIGGER pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan" IS '98cab9bdc891a88c7c1c29704a17f709faf661a0';
+            COMMENT ON TRIGGER pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan" IS 'fc11aeaf242c99619ed0394f8e3eaa8814afaf97';
 
 --
 -- Create trigger segments_span_upd_intsegment on model intspan
@@ -820,9 +799,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -854,7 +831,7 @@ RETURN NULL;
                 FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS 'b52e18b52061f2f95dc75e540a23b009f6a9351e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '0f9551c8ee6a618b1fccde41081666fbc2620178';
 
 --
 -- Create trigger segments_span_ins_intsegment on model intspan
@@ -885,9 +862,7 @@ FOREACH _sid IN ARRAY _ids LOOP
   CONTINUE WHEN _sid IS NULL;
   _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
   CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  PERFORM set_config('segments.internal', 'on', true);
-  UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" = _sid RETURNING current_range, deleted_at INTO _span_range, _span_deleted;
-  PERFORM set_config('segments.internal', 'off', true);
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid;
   CONTINUE WHEN _span_range IS NULL;
   SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
   SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
@@ -919,7 +894,7 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '72a03ecc3fd501fe28d7af41301a50b01e0c354e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '13e159b2f4498aeaefe2d7b72277311e36afe90c';
 
 --
 -- Create index seg_94103d26_order on F(span), Func(F(segment_range), function=lower) on model bigintsegment
@@ -959,7 +934,6 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_ove
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -976,7 +950,7 @@ ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_no_ove
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_ed167();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment" IS '7c68b6676d129aae0c38fc211c0bb5f161516bb5';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment" IS '9cca54fc29dfc660e9e0e4fe5ea6a773e66cac86';
 
 --
 -- Create trigger segments_check_insert on model bigintsegment
@@ -1142,7 +1116,6 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -1159,7 +1132,7 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_70fd2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_70fd2 ON "testapp_datesegment" IS '65c487758d3fc212b68e003d3e38239684c26b55';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_70fd2 ON "testapp_datesegment" IS '079aad1700351989c26e2db96d65e2ea95d669de';
 
 --
 -- Create trigger segments_check_insert on model datesegment
@@ -1325,7 +1298,6 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -1342,7 +1314,7 @@ ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_no
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_371cc();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_371cc ON "testapp_datetimesegment" IS 'e7e40b6e9c7d4ab35cb2e52606ff567007ddefc5';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_371cc ON "testapp_datetimesegment" IS '556d20716d7e0b1d901a756abf7c345d4bfc4acf';
 
 --
 -- Create trigger segments_check_insert on model datetimesegment
@@ -1508,7 +1480,6 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_o
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -1525,7 +1496,7 @@ ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_no_o
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_9c719();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment" IS '5793864eb9ca6b519fb2feb5625bc414afc03222';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment" IS '38494166df0e1c590fafadc51d39cd4732454bd1';
 
 --
 -- Create trigger segments_check_insert on model decimalsegment
@@ -1691,7 +1662,6 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                         END IF;
                     END IF;
 
-        IF current_setting('segments.internal', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('segments.generation',
             (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
             true);
@@ -1708,7 +1678,7 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_generation_862c6();
 
-            COMMENT ON TRIGGER pgtrigger_segments_generation_862c6 ON "testapp_intsegment" IS 'e38354cfcda73e7e75f253ee2e8294a1900c2846';
+            COMMENT ON TRIGGER pgtrigger_segments_generation_862c6 ON "testapp_intsegment" IS '9e96a3f1bbada52907a27cd4a39a68baae3e9935';
 
 --
 -- Create trigger segments_check_insert on model intsegment

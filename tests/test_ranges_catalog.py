@@ -139,8 +139,14 @@ def test_check_triggers_report_every_invariant_they_enforce() -> None:
         assert f"'{rt.seg_table}_containment'" in source
         assert (f"'{rt.seg_table}_tiling'" in source) == rt.tiling
         assert (f"'{rt.seg_table}_gaps'" in source) == (not rt.segment_gaps)
-        # The span row is rewritten, so concurrent checks of one span run one at a time.
-        assert f'UPDATE "{rt.span_table}" SET "id" = "id"' in source
+        # The segment table's statement triggers touch the span row, so concurrent
+        # writers of one span queue up and each check runs on a locked span.
+        (touch,) = fetch(
+            "SELECT string_agg(p.prosrc, ' ') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+            " WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'pgtrigger_segments_check_%%'",
+            [rt.seg_table],
+        )[0]
+        assert touch.count(f'UPDATE "{rt.span_table}" SET "id" = "id"') == 3
 
 
 def test_btree_gist_extension_is_installed() -> None:

@@ -23,11 +23,12 @@ How the checks work, per segment model:
   ``segments.generation`` after every writing statement; a span checked at generation g
   is skipped by later events until another statement writes (so ``SET CONSTRAINTS ...
   IMMEDIATE`` followed by more writes re-checks).
-* The check rewrites the span row (a HOT no-op update) so concurrent writers of one span
-  are checked one after the other, each seeing the other's committed rows (READ
-  COMMITTED), and a transaction with an older snapshot (REPEATABLE READ, SERIALIZABLE,
-  or mixed with READ COMMITTED writers) fails with a serialization error instead of
-  checking a stale state.
+* Every check is queued by this transaction's own write of the span row (the touch, an
+  update of the span, its insert), which keeps the row locked until commit. So
+  concurrent writers of one span are checked one after the other, each seeing the
+  other's committed rows (READ COMMITTED), and a transaction with an older snapshot
+  (REPEATABLE READ, SERIALIZABLE, or mixed with READ COMMITTED writers) fails with a
+  serialization error at its touch instead of checking a stale state.
 * Nothing derived is stored: ``previous_segment`` and the other neighbours are read from
   range order through the navigation index, so a write never has to repair other rows.
 """
@@ -49,7 +50,6 @@ from django_segments.migrations_ops import ensure_btree_gist
 if TYPE_CHECKING:
     from django_segments.ranges.kinds import RangeKind
 
-INTERNAL = "segments.internal"
 GENERATION = "segments.generation"
 TOUCH = "segments.touch"
 CHECK_VIOLATION = "23514"
@@ -206,7 +206,6 @@ class _GenerationTrigger(LibraryTrigger):
     level = pgtrigger.Statement
     when = pgtrigger.After
     func = f"""
-        IF current_setting('{INTERNAL}', true) = 'on' THEN RETURN NULL; END IF;
         PERFORM set_config('{GENERATION}',
             (coalesce(nullif(current_setting('{GENERATION}', true), ''), '0')::bigint + 1)::text,
             true);
@@ -284,13 +283,12 @@ def check_body(segment_model: Any, span_ids: str) -> str:
         "  CONTINUE WHEN _sid IS NULL;",
         f"  _key := 'segments.checked_{t['tag']}_' || md5(_sid::text);",
         "  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;",
-        # The span row is rewritten (not only locked): a concurrent check of the same span
-        # waits for this transaction, and one whose snapshot is older (REPEATABLE READ,
-        # SERIALIZABLE) gets a serialization failure instead of checking a stale state.
-        f"  PERFORM set_config('{INTERNAL}', 'on', true);",
-        f"  UPDATE {t['span']} SET {t['span_pk']} = {t['span_pk']} WHERE {t['span_pk']} = _sid"
-        " RETURNING current_range, deleted_at INTO _span_range, _span_deleted;",
-        f"  PERFORM set_config('{INTERNAL}', 'off', true);",
+        # NOTE - no lock here: every check is queued by this transaction's own write of the
+        # span row (a touch, an update or the insert), which holds the row until commit.
+        # A concurrent writer of the span waits at its touch, and one whose snapshot is
+        # older (REPEATABLE READ, SERIALIZABLE) fails there to serialize.
+        f"  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM {t['span']}"
+        f" WHERE {t['span_pk']} = _sid;",
         # NOTE - PERFORM resets FOUND; current_range is NOT NULL, so NULL means no span row
         # (deleted in this transaction, e.g. with its segments).
         "  CONTINUE WHEN _span_range IS NULL;",
