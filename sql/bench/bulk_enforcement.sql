@@ -14,8 +14,7 @@ CREATE TABLE bench_plain (
     deleted_at timestamptz,
     label varchar(50),
     span_id bigint,
-    segment_range int8range,
-    previous_segment_id bigint
+    segment_range int8range
 );
 CREATE TABLE bench_exclusion (
     LIKE bench_plain INCLUDING IDENTITY,
