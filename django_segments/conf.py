@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 #: Range field classes by short name; `POSTGRES_RANGE_FIELDS` overrides entries.
@@ -97,6 +98,22 @@ def refresh_work_mem() -> str | None:
     """
     value = getattr(settings, "SEGMENTS_REFRESH_WORK_MEM", "64MB")
     return None if value is None else str(value)
+
+
+def refresh_runs_keep() -> int | None:
+    """``SEGMENTS_REFRESH_RUNS_KEEP``: `RefreshRun` rows kept per user segment. Default 100.
+
+    Each refresh deletes the segment's older runs in its own transaction; ``None`` keeps
+    every run. Membership history (closed periods) is not affected. Anything else than
+    None or a positive integer raises ``ImproperlyConfigured``.
+    """
+    value = getattr(settings, "SEGMENTS_REFRESH_RUNS_KEEP", 100)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"SEGMENTS_REFRESH_RUNS_KEEP must be None or a positive integer; got {value!r}"
+        raise ImproperlyConfigured(msg)
+    return value
 
 
 def refresh_on_save() -> str | None:

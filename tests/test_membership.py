@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from django_segments import conf
 from django_segments.exceptions import (
     ConditionError,
     NeverRefreshedError,
@@ -611,3 +612,43 @@ def test_stale_segments(int_members) -> None:
     assert set(UserSegment.objects.stale()) == {never, edited}
     assert set(UserSegment.objects.stale(max_age=timedelta(days=1))) == {never, edited, old}
     assert RefreshRun.objects.filter(segment=fresh).count() == 1
+
+
+# --- pruning refresh runs ----------------------------------------------------------------
+
+
+@transactional
+def test_refresh_keeps_only_the_newest_runs(int_members, settings) -> None:
+    settings.SEGMENTS_REFRESH_RUNS_KEEP = 3
+    segment = make_segment(static_ids=str(int_members[0].pk))
+    other = make_segment("other", static_ids=str(int_members[1].pk))
+    other.refresh()
+    for _ in range(5):
+        segment.refresh()
+    set_definition(segment, sql="SELECT id / 0 FROM memberapp_intmember")
+    with pytest.raises(RefreshError):
+        segment.refresh()  # a failed run is recorded, and pruned like the others
+    runs = list(segment.refresh_runs.order_by("started_at", "id"))
+    assert [run.state for run in runs] == ["ok", "ok", "failed"]
+    assert runs[-1] == segment.refresh_runs.latest()
+    assert other.refresh_runs.count() == 1, "another segment's runs are left alone"
+    # Membership history does not depend on the runs: the member is still in.
+    assert [row.member_id for row in CurrentMembership.objects.filter(segment=segment)] == [
+        str(int_members[0].pk)
+    ]
+
+
+@transactional
+def test_refresh_runs_are_all_kept_when_the_setting_is_none(int_members, settings) -> None:
+    settings.SEGMENTS_REFRESH_RUNS_KEEP = None
+    segment = make_segment(static_ids=str(int_members[0].pk))
+    for _ in range(4):
+        segment.refresh()
+    assert segment.refresh_runs.count() == 4
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", 2.5, True])
+def test_refresh_runs_keep_must_be_a_positive_integer(settings, value) -> None:
+    settings.SEGMENTS_REFRESH_RUNS_KEEP = value
+    with pytest.raises(ImproperlyConfigured, match="SEGMENTS_REFRESH_RUNS_KEEP must be None or a positive"):
+        conf.refresh_runs_keep()

@@ -297,6 +297,7 @@ def _refresh_in_transaction(
             member_count=count,
             warnings=warnings,
         )
+        _prune_runs(cursor, segment.pk)
         values = {
             "state": RefreshState.OK,
             "last_attempt": attempt,
@@ -310,6 +311,19 @@ def _refresh_in_transaction(
     for name, value in values.items():
         setattr(segment, name, value)
     return RefreshResult(segment.pk, entered, exited, count, duration, stamp, list(collector.warnings))
+
+
+def _prune_runs(cursor: Any, segment_pk: Any) -> None:
+    """Delete the segment's runs beyond the newest ``SEGMENTS_REFRESH_RUNS_KEEP`` (one statement)."""
+    keep = conf.refresh_runs_keep()
+    if keep is None:
+        return
+    table = cursor.db.ops.quote_name(RefreshRun._meta.db_table)
+    cursor.execute(
+        f"DELETE FROM {table} WHERE segment_id = %s AND id NOT IN"
+        f" (SELECT id FROM {table} WHERE segment_id = %s ORDER BY started_at DESC, id DESC LIMIT %s)",
+        [segment_pk, segment_pk, keep],
+    )
 
 
 def _record_failure(
@@ -335,6 +349,8 @@ def _record_failure(
                 duration=duration,
                 error=message,
             )
+            with connections[alias].cursor() as cursor:
+                _prune_runs(cursor, segment.pk)
             UserSegment.objects.using(alias).filter(pk=segment.pk).update(**values)
     except DatabaseErrorBase:
         logger.exception("Could not record the failed refresh of segment %r", segment.slug)
