@@ -24,15 +24,28 @@ DEMO = ROOT / "example_project" / "run_demo.py"
 
 @pytest.fixture
 def demo_database() -> Iterator[str]:
-    """A fresh database name for the demo; dropped after the test."""
+    """A fresh database name for the demo, with a read-only login of its own; both are
+    dropped after the test (a login is server-wide and would outlive the database)."""
     name = f"segments_demo_{uuid.uuid4().hex[:10]}"
     yield name
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        # Its grants lived in the dropped database only, so nothing else depends on it.
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(reader_of(name))))
+
+
+def reader_of(database: str) -> str:
+    """The read-only login the demo creates for ``database``."""
+    return f"{database}_reader"
 
 
 def run_demo(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SEGMENTS_DEMO_DB": database, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "SEGMENTS_DEMO_DB": database,
+        "SEGMENTS_DEMO_READER": reader_of(database),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(  # noqa: S603 - our own script, fixed arguments
         [sys.executable, str(DEMO), "--no-serve", *args],
@@ -71,3 +84,6 @@ def test_demo_runs_the_walk_through(demo_database: str) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Demo data already loaded." in second.stdout
     assert "Walk-through finished" in second.stdout
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        roles = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [reader_of(demo_database)])
+        assert roles.fetchone() is not None, "the demo ran with its own read-only login"
