@@ -1261,6 +1261,49 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
             COMMENT ON TRIGGER pgtrigger_segments_check_delete_30022 ON "testapp_datesegment" IS '32db1e8f66c259e51bd154128c81707d8c0c256a';
 
 --
+-- Create trigger segments_truncate_guard on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
+            RETURNS BOOLEAN AS $$
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_3487d()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM 1 FROM "testapp_datespan" WHERE deleted_at IS NULL LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, (SELECT "id" FROM "testapp_datespan" WHERE deleted_at IS NULL ORDER BY "id" LIMIT 1));
+            END IF;
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_truncate_guard_3487d
+                AFTER TRUNCATE ON "testapp_datesegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_3487d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS '42582645ca8d64fa9e80e9822022bbfc38b8d54c';
+
+--
 -- Create index seg_23fd7ba9_order on F(span), Func(F(segment_range), function=lower) on model datetimesegment
 --
 CREATE INDEX "seg_23fd7ba9_order" ON "testapp_datetimesegment" ("span_id", (lower("segment_range")));
@@ -1805,6 +1848,49 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                 EXECUTE PROCEDURE pgtrigger_segments_check_delete_6c75d();
 
             COMMENT ON TRIGGER pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment" IS 'c84ca16231db3f795e0b46fab957a25c900c855e';
+
+--
+-- Create trigger segments_truncate_guard on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_should_ignore(trigger_name NAME)
+            RETURNS BOOLEAN AS $$
+                SELECT coalesce(
+                    trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[]),
+                    false
+                );
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_63208()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM 1 FROM "testapp_intspan" WHERE deleted_at IS NULL LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, (SELECT "id" FROM "testapp_intspan" WHERE deleted_at IS NULL ORDER BY "id" LIMIT 1));
+            END IF;
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_truncate_guard_63208
+                AFTER TRUNCATE ON "testapp_intsegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_63208();
+
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '3592cd6fadcfc4bb6b36d0106b27dae03f4ad126';
 
 CREATE INDEX "testapp_datespan_deleted_at_daede95a" ON "testapp_datespan" ("deleted_at");
 CREATE INDEX "testapp_datetimespan_deleted_at_f5fe5f47" ON "testapp_datetimespan" ("deleted_at");

@@ -10,7 +10,7 @@ from tests.ranges_helpers import ALL_TYPES, every_type
 pytestmark = pytest.mark.django_db
 
 # pg_trigger.tgtype bits (src/include/catalog/pg_trigger.h)
-ROW, BEFORE, INSERT, DELETE, UPDATE = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4
+ROW, BEFORE, INSERT, DELETE, UPDATE, TRUNCATE = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
 
 
 def fetch(sql: str, params: list) -> list[tuple]:
@@ -84,7 +84,13 @@ def test_segment_table_triggers(rt) -> None:
         "segments_check_insert",
         "segments_check_update",
         "segments_check_delete",
+        *(["segments_truncate_guard"] if rt.tiling else []),
     }
+    if rt.tiling:
+        tgtype, deferrable, _, is_constraint = found["segments_truncate_guard"]
+        assert tgtype & (ROW | BEFORE) == 0, "statement level, AFTER"
+        assert tgtype & TRUNCATE, "fires on TRUNCATE"
+        assert (deferrable, is_constraint) == (False, False)
     tgtype, deferrable, initdeferred, is_constraint = found["segments_generation"]
     assert tgtype & ROW == 0, "statement level"
     assert tgtype & BEFORE == 0, "AFTER"

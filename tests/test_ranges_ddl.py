@@ -7,6 +7,7 @@ import difflib
 import pytest
 
 from tests.generate_sql import ROOT, SCHEMA_FILE, render_testapp_schema
+from tests.ranges_helpers import ALL_TYPES
 
 
 @pytest.mark.django_db
@@ -39,5 +40,8 @@ def test_schema_is_deterministic_and_names_every_invariant() -> None:
     assert "DEFERRABLE INITIALLY DEFERRED" in first
     # Deferred checks live on the span table: on update and on insert, per segment model.
     assert first.count("CREATE CONSTRAINT TRIGGER") == 5 * 2
-    # The segment table queues them with three statement-level triggers (and the generation one).
-    assert first.count("FOR EACH STATEMENT") == 5 * 4 + 5
+    # The segment table queues them with three statement-level triggers (and the generation
+    # one); tiled models also guard against TRUNCATE.
+    tiled = sum(rt.tiling for rt in ALL_TYPES)
+    assert first.count("FOR EACH STATEMENT") == 5 * 4 + 5 + tiled
+    assert first.count("AFTER TRUNCATE") == tiled

@@ -399,3 +399,39 @@ def test_segment_written_before_its_span_is_checked(rt) -> None:
         with pytest.raises(IntegrityError) as info:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_containment"
+
+
+# --- TRUNCATE ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_truncating_the_segments_of_tiled_spans_is_refused() -> None:
+    span = make_span(INT, 0, 12, (4, 8))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending trigger events
+    with pytest.raises(IntegrityError) as info, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {seg(INT)}")
+    assert info.value.__cause__.diag.constraint_name == f"{INT.seg_table}_tiling"
+    assert f"would leave active span {span.pk} without segments" in str(info.value)
+    assert isinstance(translate(info.value), GapError)
+    assert active(INT, span) == [(0, 4), (4, 8), (8, 12)]
+
+
+@pytest.mark.django_db
+def test_truncating_spans_with_their_segments_is_allowed() -> None:
+    make_span(INT, 0, 12, (4, 8))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"TRUNCATE {spn(INT)}, {seg(INT)}")
+        cursor.execute(f"SELECT count(*) FROM {seg(INT)}")
+        assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.django_db
+def test_truncating_the_segments_of_spans_with_gaps_allowed_is_allowed() -> None:
+    span = make_span(BIGINT, 0, 12, (4, 8))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"TRUNCATE {seg(BIGINT)}")
+    assert active(BIGINT, span) == []
+    assert_valid(BIGINT)

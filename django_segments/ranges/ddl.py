@@ -435,13 +435,57 @@ class TouchSpansTrigger(LibraryTrigger):
         """
 
 
+class TruncateGuard(LibraryTrigger):
+    """After ``TRUNCATE`` of the segment table of spans that forbid gaps: refuse it while
+    active spans remain (they would be left without segments).
+
+    NOTE - row and statement triggers do not fire on TRUNCATE, so the checks above never
+    see it. ``AFTER``, not ``BEFORE``: all BEFORE TRUNCATE triggers of one statement run
+    before any table is emptied, so ``TRUNCATE span, segment`` would look like a
+    violation there.
+    """
+
+    level = pgtrigger.Statement
+    when = pgtrigger.After
+    operation = pgtrigger.Truncate
+
+    def __init__(self, *, segment_model: Any, **kwargs: Any) -> None:
+        self.segment_model = segment_model
+        super().__init__(**kwargs)
+
+    def get_func(self, model: Any) -> str:
+        """Raise under the tiling constraint's name if an active span is left."""
+        seg = self.segment_model._meta
+        span = seg.get_field("span").related_model._meta
+        message = (
+            "TRUNCATE of %s would leave active span %s without segments (span gaps are not"
+            " allowed); truncate the span table too, or delete the spans first"
+        )
+        return f"""
+            PERFORM 1 FROM {qn(span.db_table)} WHERE deleted_at IS NULL LIMIT 1;
+            IF FOUND THEN
+                {
+            _raise(
+                pgid(seg.db_table, "tiling"),
+                message,
+                "TG_TABLE_NAME",
+                f"(SELECT {qn(span.pk.column)} FROM {qn(span.db_table)} WHERE deleted_at IS NULL"
+                f" ORDER BY {qn(span.pk.column)} LIMIT 1)",
+            )
+        }
+            END IF;
+            RETURN NULL;
+        """
+
+
 #: The triggers without which Postgres does not check span invariants (see W002).
-ENFORCING = (SpanCheckTrigger, TouchSpansTrigger)
+ENFORCING = (SpanCheckTrigger, TouchSpansTrigger, TruncateGuard)
 
 
 def segment_check_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
-    """Statement-level triggers that queue the deferred check of every span they touch."""
-    return [
+    """Statement-level triggers that queue the deferred check of every span they touch
+    (and, when spans forbid gaps, the guard against emptying the table)."""
+    triggers: list[pgtrigger.Trigger] = [
         TouchSpansTrigger(
             name="segments_check_insert",
             segment_model=segment_model,
@@ -461,6 +505,9 @@ def segment_check_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
             referencing=pgtrigger.Referencing(old="old_rows"),
         ),
     ]
+    if not segment_model._span_options().allow_span_gaps:
+        triggers.append(TruncateGuard(name="segments_truncate_guard", segment_model=segment_model))
+    return triggers
 
 
 def span_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
