@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Any
+
 import pytest
 from django.db import connection
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM ends the whole session, not just the test that is running.
+
+    NOTE - `django_segments.testing` turns SIGTERM into ``SystemExit`` so that atexit stops
+    the embedded server; inside a test, pytest reports a ``SystemExit`` as that test's
+    failure and goes on with the next one. ``pytest.exit`` stops the session instead, runs
+    the teardown, and the process exits (and the server stops) as intended.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_session)
+
+
+def _exit_session(signum: int, frame: Any) -> None:
+    pytest.exit(f"terminated by signal {signum}", returncode=128 + signum)
 
 
 @pytest.fixture
