@@ -1274,7 +1274,7 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_3487d()
             RETURNS TRIGGER AS $$
-
+                DECLARE _left text;
                 BEGIN
                     IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1284,9 +1284,10 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
                         END IF;
                     END IF;
 
-            PERFORM 1 FROM "testapp_datespan" WHERE deleted_at IS NULL LIMIT 1;
+            SELECT "id"::text INTO _left FROM "testapp_datespan" WHERE deleted_at IS NULL
+                ORDER BY "id" LIMIT 1;
             IF FOUND THEN
-                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, (SELECT "id" FROM "testapp_datespan" WHERE deleted_at IS NULL ORDER BY "id" LIMIT 1));
+                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, _left);
             END IF;
             RETURN NULL;
 
@@ -1301,7 +1302,7 @@ ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_no_overlap
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_3487d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS '42582645ca8d64fa9e80e9822022bbfc38b8d54c';
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS 'f2eb1685067f536e7d3cff647af068e39ec50283';
 
 --
 -- Create index seg_23fd7ba9_order on F(span), Func(F(segment_range), function=lower) on model datetimesegment
@@ -1863,7 +1864,7 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_63208()
             RETURNS TRIGGER AS $$
-
+                DECLARE _left text;
                 BEGIN
                     IF ("public"._segments_should_ignore(TG_NAME) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -1873,9 +1874,10 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                         END IF;
                     END IF;
 
-            PERFORM 1 FROM "testapp_intspan" WHERE deleted_at IS NULL LIMIT 1;
+            SELECT "id"::text INTO _left FROM "testapp_intspan" WHERE deleted_at IS NULL
+                ORDER BY "id" LIMIT 1;
             IF FOUND THEN
-                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, (SELECT "id" FROM "testapp_intspan" WHERE deleted_at IS NULL ORDER BY "id" LIMIT 1));
+                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, _left);
             END IF;
             RETURN NULL;
 
@@ -1890,7 +1892,7 @@ ALTER TABLE "testapp_intsegment" ADD CONSTRAINT "testapp_intsegment_no_overlap" 
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_63208();
 
-            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '3592cd6fadcfc4bb6b36d0106b27dae03f4ad126';
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '1aaa7ddbaa0a04447c94872632effdd655df2968';
 
 CREATE INDEX "testapp_datespan_deleted_at_daede95a" ON "testapp_datespan" ("deleted_at");
 CREATE INDEX "testapp_datetimespan_deleted_at_f5fe5f47" ON "testapp_datetimespan" ("deleted_at");

@@ -453,26 +453,24 @@ class TruncateGuard(LibraryTrigger):
         self.segment_model = segment_model
         super().__init__(**kwargs)
 
+    def get_declare(self, model: Any) -> list[tuple[str, str]]:
+        """The id of an active span that is left, if any."""
+        return [("_left", "text")]
+
     def get_func(self, model: Any) -> str:
         """Raise under the tiling constraint's name if an active span is left."""
         seg = self.segment_model._meta
         span = seg.get_field("span").related_model._meta
+        pk = qn(span.pk.column)
         message = (
             "TRUNCATE of %s would leave active span %s without segments (span gaps are not"
             " allowed); truncate the span table too, or delete the spans first"
         )
         return f"""
-            PERFORM 1 FROM {qn(span.db_table)} WHERE deleted_at IS NULL LIMIT 1;
+            SELECT {pk}::text INTO _left FROM {qn(span.db_table)} WHERE deleted_at IS NULL
+                ORDER BY {pk} LIMIT 1;
             IF FOUND THEN
-                {
-            _raise(
-                pgid(seg.db_table, "tiling"),
-                message,
-                "TG_TABLE_NAME",
-                f"(SELECT {qn(span.pk.column)} FROM {qn(span.db_table)} WHERE deleted_at IS NULL"
-                f" ORDER BY {qn(span.pk.column)} LIMIT 1)",
-            )
-        }
+                {_raise(pgid(seg.db_table, "tiling"), message, "TG_TABLE_NAME", "_left")}
             END IF;
             RETURN NULL;
         """

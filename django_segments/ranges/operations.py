@@ -275,9 +275,7 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
                 span=span, segment_range=kind.make(upper, new_upper, "appended segment"), **fields
             )
             # Not segment.save(): the span is locked already and one check suffices.
-            with signals.nested(segment, "segment", "create"):
-                _base_save(segment)
-                finalize(model)
+            _create_checked(segment)
     span.current_range = kind.make(lower, new_upper, "current_range")
     return segment
 
@@ -561,14 +559,18 @@ def _neighbourhood(cursor: Any, t: Tables, segment: Any) -> tuple[Any, Any, Any]
     probes (the segment by key, its neighbours through the navigation index)."""
     active = f"{t.fk} = %s AND deleted_at IS NULL"
     cols = f"{t.seg_pk}, lower({t.rng}), upper({t.rng})"
-    here = f"(SELECT lower({t.rng}) FROM {t.seg} WHERE {t.seg_pk} = %s AND {active})"
+    # NOTE - the bound as a scalar subquery, like merge's, keeps each neighbour one ordered
+    # probe of the navigation index.
+    here = "(SELECT lo FROM me)"
     cursor.execute(
-        f"(SELECT 0, {cols} FROM {t.seg} WHERE {t.seg_pk} = %s AND {active})"
+        f"WITH me AS (SELECT {t.seg_pk} AS id, lower({t.rng}) AS lo, upper({t.rng}) AS hi FROM {t.seg}"
+        f" WHERE {t.seg_pk} = %s AND {active})"
+        f" (SELECT 0, id, lo, hi FROM me)"
         f" UNION ALL (SELECT -1, {cols} FROM {t.seg} WHERE {active} AND lower({t.rng}) < {here}"
         f" ORDER BY lower({t.rng}) DESC LIMIT 1)"
         f" UNION ALL (SELECT 1, {cols} FROM {t.seg} WHERE {active} AND lower({t.rng}) > {here}"
         f" ORDER BY lower({t.rng}) ASC LIMIT 1)",
-        [segment.pk, segment.span_id] + [segment.span_id, segment.pk, segment.span_id] * 2,
+        [segment.pk, segment.span_id, segment.span_id, segment.span_id],
     )
     me = prev = nxt = None
     for which, row_id, lo, hi in cursor.fetchall():
@@ -645,12 +647,17 @@ def create_first_segment(span: Any) -> Any:
     Not ``segment.save()``: the span row was inserted by this transaction, so no other
     transaction can see it, and locking it or opening another savepoint buys nothing.
     """
-    model = span.segment_model()
-    segment = model(span=span, segment_range=span.current_range)
+    segment = span.segment_model()(span=span, segment_range=span.current_range)
+    _create_checked(segment)
+    return segment
+
+
+def _create_checked(segment: Any) -> None:
+    """Insert a new segment whose span is already locked (or new), with its create
+    signals, and check once."""
     with signals.nested(segment, "segment", "create"):
         _base_save(segment)
-        finalize(model)
-    return segment
+        finalize(type(segment))
 
 
 def _base_save(instance: Any) -> None:
