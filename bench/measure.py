@@ -13,7 +13,7 @@ from django.db import connection
 
 #: Transaction control that only exists because the harness wraps operations in a
 #: transaction it rolls back (a top-level call would use BEGIN/COMMIT, not statements).
-_HARNESS = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.IGNORECASE)
+SAVEPOINT_STATEMENT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.IGNORECASE)
 
 
 class StatementLog:
@@ -29,7 +29,7 @@ class StatementLog:
     @property
     def count(self) -> int:
         """Statements other than savepoint handling."""
-        return sum(1 for sql in self.statements if not _HARNESS.match(sql))
+        return sum(1 for sql in self.statements if not SAVEPOINT_STATEMENT.match(sql))
 
 
 @contextmanager

@@ -197,12 +197,24 @@ def test_migrations_match_the_models() -> None:
         pytest.fail(f"models changed without a migration (exit {exc.code}); run makemigrations")
 
 
+def assert_server_stopped(pid: int, pgdata: str, owner: str) -> None:
+    """The embedded server ``pid`` exits within 15 s and its data directory is gone."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(pid), f"the embedded server outlived {owner}"
+    assert not os.path.exists(pgdata)
+
+
 def test_embedded_server_stops_when_its_process_is_terminated(tmp_path) -> None:
     """SIGTERM (a CI timeout, ctrl-c in a wrapper) must not leave a server behind."""
     import signal
     import subprocess
     import sys
-    import time
 
     import psutil
 
@@ -223,11 +235,7 @@ def test_embedded_server_stops_when_its_process_is_terminated(tmp_path) -> None:
         assert psutil.pid_exists(int(pid))
         child.send_signal(signal.SIGTERM)
         child.wait(30)
-        deadline = time.monotonic() + 15
-        while psutil.pid_exists(int(pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not psutil.pid_exists(int(pid)), "the embedded server outlived its process"
-        assert not os.path.exists(pgdata)
+        assert_server_stopped(int(pid), pgdata, "its process")
     finally:
         if child.poll() is None:
             child.kill()

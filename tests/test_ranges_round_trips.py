@@ -6,18 +6,16 @@ so an extra re-read or a statement executed twice shows up here.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from bench.measure import SAVEPOINT_STATEMENT
 from django_segments.exceptions import SegmentsError
 from tests.ranges_helpers import BIGINT, INT
 from tests.test_ranges_statements import OPERATIONS, build
 
 pytestmark = pytest.mark.django_db
-SAVEPOINTS = re.compile(r"^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) ")
 
 #: Statements besides savepoints. "lock" is the span row; "check" is finalize's one round
 #: trip (SET CONSTRAINTS ... IMMEDIATE; SET CONSTRAINTS ... DEFERRED).
@@ -33,6 +31,11 @@ EXPECTED = {
 }
 
 
+def statements(ctx: CaptureQueriesContext) -> list[str]:
+    """The statements captured, without savepoint handling (as the benchmarks count)."""
+    return [q["sql"] for q in ctx.captured_queries if not SAVEPOINT_STATEMENT.match(q["sql"])]
+
+
 @pytest.mark.parametrize("rt", [INT, BIGINT], ids=str)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_statements_per_operation(rt, name) -> None:
@@ -43,7 +46,7 @@ def test_statements_per_operation(rt, name) -> None:
             call()
         except SegmentsError as exc:  # pragma: no cover - the message says which
             pytest.fail(f"{name} on {rt} failed: {exc}")
-    sent = [q["sql"] for q in ctx.captured_queries if not SAVEPOINTS.match(q["sql"])]
+    sent = statements(ctx)
     assert len(sent) == EXPECTED[name], "\n".join(sent)
     checks = [sql for sql in sent if sql.startswith("SET CONSTRAINTS")]
     assert len(checks) == 1
@@ -55,7 +58,7 @@ def test_statements_to_create_a_span(rt, expected) -> None:
     """Tiling: the span, its covering segment, one check. Gaps allowed: the span, its check."""
     with CaptureQueriesContext(connection) as ctx:
         span = rt.span.objects.create(current_range=rt.r(0, 10))
-    sent = [q["sql"] for q in ctx.captured_queries if not SAVEPOINTS.match(q["sql"])]
+    sent = statements(ctx)
     assert len(sent) == expected, "\n".join(sent)
     assert [(s.segment_range.lower, s.segment_range.upper) for s in span.get_active_segments()] == (
         [(rt.v(0), rt.v(10))] if rt.tiling else []

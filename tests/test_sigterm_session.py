@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from django.db import connection
+
+from tests.test_foundation import assert_server_stopped
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "SEGMENTS_SIGTERM_TARGET"
@@ -62,11 +63,7 @@ def test_sigterm_ends_the_session_and_stops_the_server() -> None:
         rest = child.communicate(timeout=60)[0]
         assert child.returncode == 128 + signal.SIGTERM, rest
         assert "terminated by signal" in rest
-        deadline = time.monotonic() + 15
-        while psutil.pid_exists(int(pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not psutil.pid_exists(int(pid)), "the embedded server outlived the session"
-        assert not os.path.exists(pgdata)
+        assert_server_stopped(int(pid), pgdata, "the session")
     finally:
         if child.poll() is None:
             child.kill()
