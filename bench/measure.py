@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pglast
 from django.db import connection
 
 #: Transaction control that only exists because the harness wraps operations in a
@@ -16,8 +17,18 @@ from django.db import connection
 SAVEPOINT_STATEMENT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.IGNORECASE)
 
 
+#: A driver placeholder (``%s``, ``%(name)s``); `statement_count` parses ``$1`` instead.
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?s")
+
+
+def statement_count(sql: str) -> int:
+    """How many SQL statements ``sql`` holds: one execute may send several, separated by
+    semicolons (parsed with pglast, so a semicolon inside a literal does not count)."""
+    return len(pglast.split(_PLACEHOLDER.sub("$1", sql).replace("%%", "%")))
+
+
 class StatementLog:
-    """An execute wrapper that records every statement sent through Django."""
+    """An execute wrapper that records every SQL string sent through Django."""
 
     def __init__(self) -> None:
         self.statements: list[str] = []
@@ -27,9 +38,14 @@ class StatementLog:
         return execute(sql, params, many, context)
 
     @property
-    def count(self) -> int:
-        """Statements other than savepoint handling."""
+    def round_trips(self) -> int:
+        """Strings sent (each one round trip), other than savepoint handling."""
         return sum(1 for sql in self.statements if not SAVEPOINT_STATEMENT.match(sql))
+
+    @property
+    def count(self) -> int:
+        """SQL statements in those strings."""
+        return sum(statement_count(sql) for sql in self.statements if not SAVEPOINT_STATEMENT.match(sql))
 
 
 @contextmanager

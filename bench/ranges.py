@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from bench import db
-from bench.measure import Timer, counting, median, ms, ratio, vacuum
+from bench.measure import StatementLog, Timer, counting, median, ms, ratio, vacuum
 
 SQL_FILE = "ranges_baseline.sql"
 WIDTH = 10
@@ -235,13 +235,13 @@ OPERATIONS = [
 ]
 
 
-def _library(op: Operation, fx: Fixture) -> tuple[float, int, list[str]]:
+def _library(op: Operation, fx: Fixture) -> tuple[float, StatementLog]:
     call = op.library(fx)
     with Timer() as timer:
         with counting() as log:
             call()
         _commit_stand_in()
-    return timer.seconds, log.count, log.statements
+    return timer.seconds, log
 
 
 def _commit_stand_in() -> None:
@@ -250,20 +250,21 @@ def _commit_stand_in() -> None:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def _baseline(op: Operation, fx: Fixture) -> tuple[float, int, list[str]]:
-    sqls = db.statements(SQL_FILE, op.section(fx.model), **fx.model.names)
+def _baseline(op: Operation, fx: Fixture) -> tuple[float, StatementLog]:
+    # All of a section's statements in one round trip, as the library sends its own
+    # (client-side binding: one string, the simple query protocol).
+    sql = "; ".join(db.statements(SQL_FILE, op.section(fx.model), **fx.model.names))
     params = op.params(fx)
     with Timer() as timer:
         # Its own (nested) transaction, like the library's operation: in the harness both
         # pay a SAVEPOINT / RELEASE where a top-level call would pay BEGIN / COMMIT.
         with counting() as log, transaction.atomic(), connection.cursor() as cursor:
-            for sql in sqls:
-                db.execute(cursor, sql, params)
+            cursor.execute(sql, params)
         _commit_stand_in()
-    return timer.seconds, log.count, log.statements
+    return timer.seconds, log
 
 
-def _once(side: Callable[[Operation, Fixture], tuple[float, int, list[str]]], op: Operation, fx: Fixture):
+def _once(side: Callable[[Operation, Fixture], tuple[float, StatementLog]], op: Operation, fx: Fixture):
     with transaction.atomic():
         result = side(op, fx)
         transaction.set_rollback(True)
@@ -275,13 +276,15 @@ def measure(op: Operation, fx: Fixture, reps: int) -> dict[str, Any]:
     sides = {"library": _library, "baseline": _baseline}
     times: dict[str, list[float]] = {"library": [], "baseline": []}
     counts: dict[str, set[int]] = {"library": set(), "baseline": set()}
+    trips: dict[str, set[int]] = {"library": set(), "baseline": set()}
     sample: dict[str, list[str]] = {}
     for rep in range(reps + 1):  # the first round warms caches and is not recorded
         order = ["library", "baseline"] if rep % 2 else ["baseline", "library"]
         for name in order:
-            seconds, count, statements = _once(sides[name], op, fx)
-            counts[name].add(count)
-            sample[name] = statements
+            seconds, log = _once(sides[name], op, fx)
+            counts[name].add(log.count)
+            trips[name].add(log.round_trips)
+            sample[name] = log.statements
             if rep:
                 times[name].append(seconds)
     lib, base = median(times["library"]), median(times["baseline"])
@@ -291,7 +294,9 @@ def measure(op: Operation, fx: Fixture, reps: int) -> dict[str, Any]:
         "segments": fx.size,
         "library_statements": max(counts["library"]),
         "baseline_statements": max(counts["baseline"]),
-        "statements_stable": len(counts["library"]) == 1,
+        "library_round_trips": max(trips["library"]),
+        "baseline_round_trips": max(trips["baseline"]),
+        "statements_stable": len(counts["library"]) == 1 and len(trips["library"]) == 1,
         "library_ms": ms(lib),
         "baseline_ms": ms(base),
         "ratio": ratio(lib, base),
@@ -322,11 +327,13 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
 
 
 def constant_counts(rows: list[dict[str, Any]]) -> dict[str, bool]:
-    """``model.op`` -> whether the library's statement count is the same at every size."""
+    """``model.op`` -> whether the library's statement and round-trip counts are the same
+    at every size."""
     seen: dict[str, set[Any]] = {}
     for row in rows:
-        seen.setdefault(f"{row['model']}.{row['op']}", set()).add(row.get("library_statements"))
-    return {key: len(counts) == 1 and None not in counts for key, counts in seen.items()}
+        counts = (row.get("library_statements"), row.get("library_round_trips"))
+        seen.setdefault(f"{row['model']}.{row['op']}", set()).add(counts)
+    return {key: len(found) == 1 and None not in next(iter(found)) for key, found in seen.items()}
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -334,6 +341,7 @@ def _line(row: dict[str, Any]) -> str:
     if "error" in row:
         return f"{head} ERROR {row['error']}"
     return (
-        f"{head} lib {row['library_statements']} st {row['library_ms']:9.3f} ms"
-        f"  base {row['baseline_statements']} st {row['baseline_ms']:9.3f} ms  x{row['ratio']}"
+        f"{head} lib {row['library_statements']} st {row['library_round_trips']} rt"
+        f" {row['library_ms']:9.3f} ms  base {row['baseline_statements']} st"
+        f" {row['baseline_round_trips']} rt {row['baseline_ms']:9.3f} ms  x{row['ratio']}"
     )

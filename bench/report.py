@@ -96,9 +96,9 @@ def _meta(meta: dict[str, Any]) -> str:
 def _ranges(ranges: dict[str, Any]) -> str:
     sizes = ranges["sizes"]
     lines = [
-        f"Range operations: median of {ranges['repetitions']}; per span size: statements library/baseline,"
-        " time library/baseline in ms, ratio",
-        f"{'model':7}{'operation':22}" + "".join(f"{'n=' + str(n):>30}" for n in sizes),
+        f"Range operations: median of {ranges['repetitions']}; per span size: statements library/baseline"
+        " (round trips library/baseline), time library/baseline in ms, ratio",
+        f"{'model':7}{'operation':22}" + "".join(f"{'n=' + str(n):>36}" for n in sizes),
     ]
     cells: dict[tuple[str, str], dict[int, str]] = {}
     for row in ranges["rows"]:
@@ -106,12 +106,13 @@ def _ranges(ranges: dict[str, Any]) -> str:
             cell = "ERROR"
         else:
             cell = (
-                f"{row['library_statements']}/{row['baseline_statements']} "
-                f"{row['library_ms']:.2f}/{row['baseline_ms']:.2f} x{row['ratio']:.2f}"
+                f"{row['library_statements']}/{row['baseline_statements']}"
+                f" ({row['library_round_trips']}/{row['baseline_round_trips']})"
+                f" {row['library_ms']:.2f}/{row['baseline_ms']:.2f} x{row['ratio']:.2f}"
             )
         cells.setdefault((row["model"], row["op"]), {})[row["segments"]] = cell
     for (model, op), by_size in cells.items():
-        lines.append(f"{model:7}{op:22}" + "".join(f"{by_size.get(n, '-'):>30}" for n in sizes))
+        lines.append(f"{model:7}{op:22}" + "".join(f"{by_size.get(n, '-'):>36}" for n in sizes))
     return "\n".join(lines)
 
 

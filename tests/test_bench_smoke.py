@@ -29,6 +29,8 @@ ROW_KEYS = {
     "segments",
     "library_statements",
     "baseline_statements",
+    "library_round_trips",
+    "baseline_round_trips",
     "library_ms",
     "baseline_ms",
     "ratio",
@@ -64,13 +66,20 @@ def test_quick_ranges_benchmark(tmp_path):
         assert set(row) >= ROW_KEYS
         assert row["library_ms"] > 0
         assert row["baseline_ms"] > 0
+        assert 1 <= row["library_round_trips"] <= row["library_statements"]
+        assert 1 <= row["baseline_round_trips"] <= row["baseline_statements"]
     counts: dict[tuple[str, str], dict[int, int]] = {}
     for row in ranges["rows"]:
-        counts.setdefault((row["model"], row["op"]), {})[row["segments"]] = row["library_statements"]
+        counts.setdefault((row["model"], row["op"]), {})[row["segments"]] = (
+            row["library_statements"],
+            row["library_round_trips"],
+        )
     assert {model for model, _ in counts} == {"tiling", "free"}
     for model in ("tiling", "free"):
         assert {op for m, op in counts if m == model} >= OPERATIONS
     for (model, op), by_size in counts.items():
         assert set(by_size) == set(ranges["sizes"]), (model, op)
-        assert len(set(by_size.values())) == 1, f"{model}.{op}: statements vary with span size: {by_size}"
+        assert len(set(by_size.values())) == 1, (
+            f"{model}.{op}: statements or round trips vary with span size: {by_size}"
+        )
     assert all(ranges["constant"].values())

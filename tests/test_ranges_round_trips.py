@@ -10,30 +10,37 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bench.measure import SAVEPOINT_STATEMENT
-from django_segments.exceptions import SegmentsError
+from bench.measure import SAVEPOINT_STATEMENT, statement_count
+from django_segments.exceptions import ContainmentError, SegmentsError
 from tests.ranges_helpers import BIGINT, INT
 from tests.test_ranges_statements import OPERATIONS, build
 
 pytestmark = pytest.mark.django_db
 
-#: Statements besides savepoints. "lock" is the span row; "check" is finalize's one round
-#: trip (SET CONSTRAINTS ... IMMEDIATE; SET CONSTRAINTS ... DEFERRED).
+#: (SQL statements, round trips) besides savepoints. "lock" is the span row; "check" is
+#: finalize's two statements (SET CONSTRAINTS ... IMMEDIATE; SET CONSTRAINTS ... DEFERRED).
+#: Brackets show what travels in one round trip.
 EXPECTED = {
-    "span.append": 4,  # lock, span, new segment, check
-    "span.shift_by_value": 4,  # lock, span (returning its range), segments, check
-    "span.shift_lower_to_value": 4,  # lock, span, one statement removes and clips, check
-    "span.shift_upper_by_value": 4,
-    "segment.insert": 4,  # lock, one statement removes, clips and cuts, new segment, check
-    "segment.split": 3,  # lock, one statement that writes and returns both rows, check
-    "segment.merge_into_lower": 3,  # lock, one statement that writes and returns, check
-    "segment.shift_by_value": 4,  # lock, neighbourhood, one UPDATE, check
+    "span.append": (5, 3),  # [lock], [new segment], [span, check]
+    "span.shift_by_value": (5, 1),  # [lock, span (returning its range), segments, check]
+    "span.shift_lower_to_value": (5, 2),  # [lock], [span, one statement removes and clips, check]
+    "span.shift_upper_by_value": (5, 2),
+    "segment.insert": (5, 3),  # [lock, one statement removes, clips and cuts], [new segment], [check]
+    "segment.split": (4, 1),  # [lock, one statement that writes and returns both rows, check]
+    "segment.merge_into_lower": (4, 1),  # [lock, one statement that writes and returns, check]
+    "segment.shift_by_value": (5, 2),  # [lock, neighbourhood], [one UPDATE, check]
 }
 
 
-def statements(ctx: CaptureQueriesContext) -> list[str]:
-    """The statements captured, without savepoint handling (as the benchmarks count)."""
+def sent(ctx: CaptureQueriesContext) -> list[str]:
+    """The SQL strings captured (one per round trip), without savepoint handling."""
     return [q["sql"] for q in ctx.captured_queries if not SAVEPOINT_STATEMENT.match(q["sql"])]
+
+
+def counts(ctx: CaptureQueriesContext) -> tuple[int, int]:
+    """(statements, round trips), as the benchmarks count them."""
+    strings = sent(ctx)
+    return sum(statement_count(sql) for sql in strings), len(strings)
 
 
 @pytest.mark.parametrize("rt", [INT, BIGINT], ids=str)
@@ -46,20 +53,58 @@ def test_statements_per_operation(rt, name) -> None:
             call()
         except SegmentsError as exc:  # pragma: no cover - the message says which
             pytest.fail(f"{name} on {rt} failed: {exc}")
-    sent = statements(ctx)
-    assert len(sent) == EXPECTED[name], "\n".join(sent)
-    checks = [sql for sql in sent if sql.startswith("SET CONSTRAINTS")]
+    assert counts(ctx) == EXPECTED[name], "\n".join(sent(ctx))
+    checks = [sql for sql in sent(ctx) if "SET CONSTRAINTS" in sql]
     assert len(checks) == 1
+    assert checks[0].endswith("DEFERRED")
     assert "IMMEDIATE; SET CONSTRAINTS" in checks[0]
 
 
-@pytest.mark.parametrize(("rt", "expected"), [(INT, 3), (BIGINT, 2)], ids=str)
+@pytest.mark.parametrize(("rt", "expected"), [(INT, (2, 2)), (BIGINT, (1, 1))], ids=str)
 def test_statements_to_create_a_span(rt, expected) -> None:
-    """Tiling: the span, its covering segment, one check. Gaps allowed: the span, its check."""
+    """Tiling: the span and its covering segment. Gaps allowed: the span. A key the database
+    assigns cannot have segments yet, so the check is left to commit."""
     with CaptureQueriesContext(connection) as ctx:
         span = rt.span.objects.create(current_range=rt.r(0, 10))
-    sent = statements(ctx)
-    assert len(sent) == expected, "\n".join(sent)
+    assert counts(ctx) == expected, "\n".join(sent(ctx))
     assert [(s.segment_range.lower, s.segment_range.upper) for s in span.get_active_segments()] == (
         [(rt.v(0), rt.v(10))] if rt.tiling else []
     )
+
+
+@pytest.mark.parametrize(("rt", "expected"), [(INT, (4, 3)), (BIGINT, (3, 2))], ids=str)
+def test_a_span_with_a_given_key_is_checked_at_once(rt, expected) -> None:
+    """Segments written earlier in the transaction may name a key the caller chose."""
+    key = rt.span.objects.create(current_range=rt.r(0, 10)).pk + 1000
+    with CaptureQueriesContext(connection) as ctx:
+        rt.span.objects.create(pk=key, current_range=rt.r(0, 10))
+    assert counts(ctx) == expected, "\n".join(sent(ctx))
+    assert "IMMEDIATE; SET CONSTRAINTS" in sent(ctx)[-1]
+
+
+def test_segments_written_before_a_span_with_a_given_key_are_refused_at_its_save() -> None:
+    """Gaps allowed, key given: a segment outside the new span, written first (the span
+    foreign key is deferred), fails the span's save with a typed error."""
+    key = BIGINT.span.objects.create(current_range=BIGINT.r(0, 10)).pk + 1000
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{BIGINT.seg_table}" (span_id, segment_range, label) VALUES (%s, %s, %s)',
+            [key, BIGINT.r(20, 30), ""],
+        )
+    with pytest.raises(ContainmentError):
+        BIGINT.span.objects.create(pk=key, current_range=BIGINT.r(0, 10))
+    assert not BIGINT.span.objects.filter(pk=key).exists()
+    with connection.cursor() as cursor:  # its foreign key would fail the test's teardown
+        cursor.execute(f'DELETE FROM "{BIGINT.seg_table}" WHERE span_id = %s', [key])
+
+
+def test_removing_a_segment_is_checked_only_where_gaps_are_forbidden() -> None:
+    """Removing a segment cannot put another outside its span: with every kind of gap
+    allowed, the delete is the lock and the delete, nothing else."""
+    span = build(BIGINT, 5)
+    segment = span.first_segment
+    with CaptureQueriesContext(connection) as ctx:
+        segment.delete()
+    assert not any("SET CONSTRAINTS" in sql for sql in sent(ctx)), "\n".join(sent(ctx))
+    assert counts(ctx) == (2, 2)
+    assert not BIGINT.segment.objects.filter(pk=segment.pk).exists()

@@ -204,9 +204,11 @@ def test_operations_send_update(sent, call, expected) -> None:
         ),
         (
             lambda: make_span(INT, 0, 12, (4,)),
+            # The range is checked against the span row read with the lock, which
+            # travels with the writing statement: the pre signals are sent first.
             lambda span: INT.segment.insert(span=span, segment_range=(10, 14)),
             IncorrectSegmentRangeError,
-            [],
+            ["segment_pre_create", "segment_pre_insert"],
         ),
     ],
     ids=["split", "merge", "delete", "create", "shift", "insert"],

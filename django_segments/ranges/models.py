@@ -177,6 +177,12 @@ class AbstractSpan(_Base, metaclass=SpanBase):
             kind, self.initial_range or self.current_range, "initial_range", span=True
         )
         adding = self._state.adding
+        # NOTE - a new span whose key the database assigns has no segments but the one
+        # created here, which covers it exactly, so its check cannot fail now; it is left
+        # to the deferred check (at commit, or the next check in the transaction). With a
+        # key given by the caller, segments written earlier in the transaction may name
+        # it (the foreign key is deferred): those are checked now.
+        check = not (adding and self.pk is None)
         with (
             typed_errors(),
             transaction.atomic(using=kwargs.get("using")),
@@ -185,8 +191,8 @@ class AbstractSpan(_Base, metaclass=SpanBase):
             super().save(*args, **kwargs)
             segment_model = getattr(type(self), "_segment_model", None)
             if adding and not self._span_options().allow_span_gaps:
-                operations.create_first_segment(self)
-            elif segment_model is not None:
+                operations.create_first_segment(self, check=check)
+            elif segment_model is not None and check:
                 # Check now (like every operation), so a violation is a typed error here
                 # and post signals are sent only for a valid change.
                 operations.finalize(segment_model)
@@ -343,7 +349,8 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             operations.lock_span_row(type(self), self.span_id)
             try:
                 result = super().delete(*args, **kwargs)
-                operations.finalize(type(self))
+                if operations.removal_checked(type(self)):
+                    operations.finalize(type(self))
             except BaseException:
                 # NOTE - Django clears the primary key once the DELETE ran; a refused or
                 # failed check rolls the row back, so the instance must keep its key.

@@ -5,6 +5,11 @@ Each operation runs in one transaction (a savepoint when nested): it locks the s
 segments, then `finalize` makes Postgres run the deferred checks of this model
 immediately, so a violation surfaces here as a typed exception and the savepoint
 rolls back: nothing is half-applied.
+
+Statements that do not need each other's results travel together (`send`): the lock,
+the writing statement and the check are usually one round trip. Postgres still runs them
+one after the other, each with its own snapshot, so the writing statement reads what was
+committed before the lock was granted.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import psycopg
 from django.db import connections, router, transaction
 from django.utils import timezone
 
@@ -147,32 +153,85 @@ def finalize(segment_model: Any) -> None:
     NOTE - ``SET CONSTRAINTS ... IMMEDIATE`` fires pending deferred trigger events at once;
     the exclusion constraint is ``INITIALLY IMMEDIATE`` and stays so.
     """
+    with _cursor(segment_model) as cursor:
+        send(cursor, _check(segment_model))
+
+
+def _check(segment_model: Any) -> list[Statement]:
+    """`finalize` as statements to send with others (none inside `defer_checks`)."""
     deferred = _DEFERRED.get()
     if deferred is not None:
         deferred.add(segment_model)
-        return
+        return []
     t = tables(segment_model)
-    with _cursor(segment_model) as cursor:
-        # One round trip: without parameters psycopg sends the string with the simple
-        # query protocol, which runs both statements (and stops at the first error).
-        sql = f"SET CONSTRAINTS {t.immediate} IMMEDIATE"
-        if t.deferred:
-            sql += f"; SET CONSTRAINTS {t.deferred} DEFERRED"
-        cursor.execute(sql)
+    # One entry: without parameters psycopg sends the string with the simple query
+    # protocol, which runs both statements (and stops at the first error).
+    sql = f"SET CONSTRAINTS {t.immediate} IMMEDIATE"
+    if t.deferred:
+        sql += f"; SET CONSTRAINTS {t.deferred} DEFERRED"
+    return [(sql, None)]
 
 
-def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
-    cursor.execute(
+#: One statement and its parameters (None: no parameters, the SQL is sent as is).
+Statement = tuple[str, "list[Any] | None"]
+
+
+def send(cursor: Any, statements: list[Statement]) -> list[list[tuple[Any, ...]] | None]:
+    """Run ``statements`` in order; return each one's rows (None if it returns none).
+
+    With client-side binding (Django's default with psycopg 3) they go in one round trip:
+    one string, sent with the simple query protocol, which runs the statements one after
+    the other (each with its own snapshot) and stops at the first error. Otherwise (the
+    ``server_side_binding`` option) each is sent on its own.
+    """
+    if not statements:
+        return []
+    if len(statements) > 1 and isinstance(getattr(cursor, "cursor", None), psycopg.ClientCursor):
+        params = [p for _, ps in statements for p in (ps or [])]
+        joined = "; ".join(sql for sql, _ in statements)
+        # NOTE - with parameters every statement's % is a placeholder; ours contain no
+        # other percent sign (values always travel as parameters).
+        cursor.execute(joined, params or None)
+        results: list[list[tuple[Any, ...]] | None] = []
+        while True:
+            results.append(cursor.fetchall() if cursor.description is not None else None)
+            if not cursor.nextset():
+                break
+        return results
+    out: list[list[tuple[Any, ...]] | None] = []
+    for sql, ps in statements:
+        cursor.execute(sql, ps)
+        out.append(cursor.fetchall() if cursor.description is not None else None)
+    return out
+
+
+def _lock(t: Tables, span_id: Any) -> Statement:
+    """Lock the span row and read its bounds (send it first; check it with `_locked`)."""
+    return (
         f"SELECT lower(current_range), upper(current_range), deleted_at FROM {t.span}"
         f" WHERE {t.span_pk} = %s FOR NO KEY UPDATE",
         [span_id],
     )
-    row = cursor.fetchone()
-    if row is None:
+
+
+def _locked(rows: Any, span_id: Any) -> tuple[Any, Any]:
+    """The span's bounds from `_lock`'s rows; a missing or deleted span is an error.
+
+    When the lock traveled with writing statements, raising here rolls them back with the
+    operation's savepoint; they find nothing to write for a deleted span anyway (its
+    segments are deleted too, and span updates require ``deleted_at IS NULL``).
+    """
+    if not rows:
         raise SegmentOperationError(f"span {span_id} does not exist")
-    if row[2] is not None:
+    lower, upper, deleted_at = rows[0]
+    if deleted_at is not None:
         raise SegmentOperationError(f"span {span_id} is deleted")
-    return row[0], row[1]
+    return lower, upper
+
+
+def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
+    (rows,) = send(cursor, [_lock(t, span_id)])
+    return _locked(rows, span_id)
 
 
 def lock_span_row(segment_model: Any, span_id: Any) -> None:
@@ -191,14 +250,22 @@ def lock_span_row(segment_model: Any, span_id: Any) -> None:
 
 
 @contextmanager
-def _locked_span(segment_model: Any, span_id: Any) -> Iterator[tuple[Any, Any, Any]]:
-    """The frame of every operation: typed errors, one transaction (a savepoint when
-    nested) and the span row locked first. Yields ``(cursor, lower, upper)``."""
+def _operation(segment_model: Any) -> Iterator[Any]:
+    """The frame of every operation: typed errors and one transaction (a savepoint when
+    nested). Yields a cursor; the operation sends `_lock` first."""
     with (
         typed_errors(segment_model),
         transaction.atomic(using=router.db_for_write(segment_model)),
         _cursor(segment_model) as cursor,
     ):
+        yield cursor
+
+
+@contextmanager
+def _locked_span(segment_model: Any, span_id: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """`_operation` with the span row locked in a round trip of its own, for operations
+    that need the span's bounds before they can write. Yields ``(cursor, lower, upper)``."""
+    with _operation(segment_model) as cursor:
         lower, upper = _lock_span(cursor, tables(segment_model), span_id)
         yield cursor, lower, upper
 
@@ -221,18 +288,26 @@ def _remove_sql(t: Tables, where: str) -> str:
     return f"DELETE FROM {t.seg} WHERE deleted_at IS NULL AND {where}"
 
 
-def _written(instance: Any, sql: str, params: list[Any]) -> Any:
-    """Run an operation's statement that returns the rows it wrote (``RETURNING``).
+def _instances(model: Any, using: str, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Model instances from rows of all concrete columns in field order (what ``RETURNING``
+    gives back), with Django's field converters applied as a queryset would."""
+    fields = model._meta.concrete_fields
+    compiler = model._base_manager.db_manager(using).all().query.get_compiler(using)
+    converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in fields])
+    values = compiler.apply_converters(rows, converters) if converters else rows
+    names = [f.attname for f in fields]
+    return [model.from_db(using, names, tuple(row)) for row in values]
 
-    Returns the written rows as instances (Django's field converters applied), except the
-    one that is ``instance``, whose fields are updated in place; None if nothing was
-    written. Reading the rows back in the same statement saves a round trip per operation.
-    """
-    found = list(type(instance)._base_manager.db_manager(instance._state.db).raw(sql, params))
-    if not found:
+
+def _adopt(instance: Any, rows: list[tuple[Any, ...]] | None) -> Any:
+    """The rows an operation's statement wrote and returned (``RETURNING``): the one that
+    is ``instance`` updates its fields in place; the other one is returned as an instance.
+    None if nothing was written."""
+    if not rows:
         return None
+    model = type(instance)
     others = []
-    for row in found:
+    for row in _instances(model, instance._state.db or router.db_for_write(model), rows):
         if row.pk == instance.pk:
             for field in instance._meta.concrete_fields:
                 setattr(instance, field.attname, getattr(row, field.attname))
@@ -260,22 +335,24 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
     kind = t.kind
     if (to_value is None) == (delta_value is None):
         raise RangeValueError("append(): give exactly one of to_value or delta_value")
-    with _locked_span(model, span.pk) as (cursor, lower, upper):
+    with _locked_span(model, span.pk) as (_, lower, upper):
         new_upper = _target(kind, upper, to_value, delta_value, "append()")
         if not new_upper > upper:
             msg = f"append(): the new upper bound {new_upper} must be above the span's upper bound {upper}"
             raise IncorrectSpanRangeError(msg)
         with signals.nested(span, "span", "update", operation="append"):
-            cursor.execute(
+            segment = model(
+                span=span, segment_range=kind.make(upper, new_upper, "appended segment"), **fields
+            )
+            # Not segment.save(): the span is locked already and one check suffices. The
+            # span is extended after the insert, with the check: the checks are deferred,
+            # so the order does not matter, and it saves a round trip.
+            extend = (
                 f"UPDATE {t.span} SET current_range = {t.rng_of('lower(current_range)', t.val)}"
                 f" WHERE {t.span_pk} = %s",
                 [new_upper, span.pk],
             )
-            segment = model(
-                span=span, segment_range=kind.make(upper, new_upper, "appended segment"), **fields
-            )
-            # Not segment.save(): the span is locked already and one check suffices.
-            _create_checked(segment)
+            _create_checked(segment, extend)
     span.current_range = kind.make(lower, new_upper, "current_range")
     return segment
 
@@ -286,20 +363,29 @@ def shift_span(span: Any, delta_value: Any) -> None:
     t = tables(model)
     delta = _delta_param(t, t.kind.check_delta(delta_value, "shift_by_value() delta_value"))
     shifted = t.rng_of(f"lower({{c}}) + {_delta_sql(t)}", f"upper({{c}}) + {_delta_sql(t)}")
-    with _locked_span(model, span.pk) as (cursor, _, _):
+    with _operation(model) as cursor:
         with signals.nested(span, "span", "update", operation="shift_by_value"):
-            cursor.execute(
-                f"UPDATE {t.span} SET current_range = {shifted.format(c='current_range')}"
-                f" WHERE {t.span_pk} = %s RETURNING lower(current_range), upper(current_range)",
-                [delta, delta, span.pk],
+            # One round trip: lock, span (returning its new range), segments, check.
+            locked, moved, *_ = send(
+                cursor,
+                [
+                    _lock(t, span.pk),
+                    (
+                        f"UPDATE {t.span} SET current_range = {shifted.format(c='current_range')}"
+                        f" WHERE {t.span_pk} = %s AND deleted_at IS NULL"
+                        " RETURNING lower(current_range), upper(current_range)",
+                        [delta, delta, span.pk],
+                    ),
+                    (
+                        f"UPDATE {t.seg} SET {t.rng} = {shifted.format(c=t.rng)}"
+                        f" WHERE {t.fk} = %s AND deleted_at IS NULL",
+                        [delta, delta, span.pk],
+                    ),
+                    *_check(model),
+                ],
             )
-            lower, upper = cursor.fetchone()
-            cursor.execute(
-                f"UPDATE {t.seg} SET {t.rng} = {shifted.format(c=t.rng)}"
-                f" WHERE {t.fk} = %s AND deleted_at IS NULL",
-                [delta, delta, span.pk],
-            )
-            finalize(model)
+            _locked(locked, span.pk)
+            ((lower, upper),) = moved or ()
         span.current_range = t.kind.make(lower, upper, "current_range")
 
 
@@ -318,16 +404,22 @@ def shift_span_bound(
             msg = f"{name}: the span would become empty: [{new_lower}, {new_upper})"
             raise IncorrectSpanRangeError(msg)
         with signals.nested(span, "span", "update", operation=name):
-            cursor.execute(
-                f"UPDATE {t.span} SET current_range = {t.rng_of(t.val, t.val)} WHERE {t.span_pk} = %s",
-                [new_lower, new_upper, span.pk],
+            send(
+                cursor,
+                [
+                    (
+                        f"UPDATE {t.span} SET current_range = {t.rng_of(t.val, t.val)}"
+                        f" WHERE {t.span_pk} = %s",
+                        [new_lower, new_upper, span.pk],
+                    ),
+                    _follow_bound(t, span.pk, bound, old=old, new=value),
+                    *_check(model),
+                ],
             )
-            _follow_bound(cursor, t, span.pk, bound, old=old, new=value)
-            finalize(model)
         span.current_range = t.kind.make(new_lower, new_upper, "current_range")
 
 
-def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> None:
+def _follow_bound(t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> Statement:
     """One statement: remove segments beyond the new bound, and clip the one straddling it
     (shrinking) or extend the one at the old bound (growing).
 
@@ -351,7 +443,7 @@ def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any,
             edge, edge_params = straddles, [new, new]
         else:
             edge, edge_params = f"{t.rng} -|- {t.rng_of(v, v)} AND upper({t.rng}) = {v}", [old, new, old]
-    cursor.execute(
+    return (
         f"WITH removed AS ({_remove_sql(t, f'{active} AND {beyond}')} RETURNING 1)"
         f" UPDATE {t.seg} SET {t.rng} = {moved} WHERE {active} AND {edge}",
         [span_id, *beyond_params, new, span_id, *edge_params],
@@ -359,21 +451,40 @@ def _follow_bound(cursor: Any, t: Tables, span_id: Any, bound: str, *, old: Any,
 
 
 def soft_delete_span(span: Any) -> None:
-    """Soft-delete a span and its active segments (two UPDATEs)."""
+    """Soft-delete a span and its active segments (lock, two UPDATEs, check: one round trip)."""
     model = span.segment_model()
     t = tables(model)
     with _cursor(model) as cursor:
-        _lock_span(cursor, t, span.pk)
-        cursor.execute(
-            f"UPDATE {t.seg} SET deleted_at = now() WHERE {t.fk} = %s AND deleted_at IS NULL",
-            [span.pk],
+        locked, *_ = send(
+            cursor,
+            [
+                _lock(t, span.pk),
+                (
+                    f"UPDATE {t.seg} SET deleted_at = now() WHERE {t.fk} = %s AND deleted_at IS NULL",
+                    [span.pk],
+                ),
+                (
+                    f"UPDATE {t.span} SET deleted_at = now() WHERE {t.span_pk} = %s AND deleted_at IS NULL",
+                    [span.pk],
+                ),
+                *_check(model),
+            ],
         )
-        cursor.execute(f"UPDATE {t.span} SET deleted_at = now() WHERE {t.span_pk} = %s", [span.pk])
-        finalize(model)
+        _locked(locked, span.pk)
     span.deleted_at = timezone.now()
 
 
 # --- segment operations ---------------------------------------------------------------
+
+
+def removal_checked(segment_model: Any) -> bool:
+    """Whether removing a segment needs the check: only where gaps are forbidden.
+
+    Removing segments cannot put one outside its span, so with both kinds of gaps allowed
+    the check cannot fail and is left to the deferred triggers.
+    """
+    options = segment_model._span_options()
+    return not (options.allow_span_gaps and options.allow_segment_gaps)
 
 
 def soft_delete_segment(segment: Any) -> None:
@@ -381,12 +492,18 @@ def soft_delete_segment(segment: Any) -> None:
     model = type(segment)
     t = tables(model)
     with _cursor(model) as cursor:
-        _lock_span(cursor, t, segment.span_id)
-        cursor.execute(
-            f"UPDATE {t.seg} SET deleted_at = now() WHERE {t.seg_pk} = %s AND deleted_at IS NULL",
-            [segment.pk],
+        locked, *_ = send(
+            cursor,
+            [
+                _lock(t, segment.span_id),
+                (
+                    f"UPDATE {t.seg} SET deleted_at = now() WHERE {t.seg_pk} = %s AND deleted_at IS NULL",
+                    [segment.pk],
+                ),
+                *(_check(model) if removal_checked(model) else []),
+            ],
         )
-        finalize(model)
+        _locked(locked, segment.span_id)
     segment.deleted_at = timezone.now()
 
 
@@ -430,12 +547,14 @@ def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> A
         f" SELECT {t.columns} FROM shrunk UNION ALL SELECT {t.columns} FROM added"
     )
     params = [segment.pk, value, value, value, value, *defaults, segment.pk]
-    with _locked_span(model, segment.span_id) as (cursor, _, _):
+    with _operation(model) as cursor:
         with signals.nested(segment, "segment", "update", "split", split_value=value):
-            new = _written(segment, sql, params)
+            # One round trip: lock, the statement that writes and returns both rows, check.
+            locked, written, *_ = send(cursor, [_lock(t, segment.span_id), (sql, params), *_check(model)])
+            _locked(locked, segment.span_id)
+            new = _adopt(segment, written)
             if new is None:
                 raise _not_inside(cursor, t, segment, value)
-            finalize(model)
         return new
 
 
@@ -486,12 +605,15 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
         f" SELECT {t.columns} FROM gone {'' if t.soft else 'WHERE false '}"
         f"UNION ALL SELECT {t.columns} FROM stretched"
     )
-    with _locked_span(model, segment.span_id) as (cursor, _, _):
+    with _operation(model) as cursor:
         with signals.nested(segment, "segment", "update", "merge", into=into):
-            neighbour = _written(segment, sql, [segment.pk, segment.span_id, segment.span_id])
+            # One round trip: lock, the statement that writes and returns both rows, check.
+            params = [segment.pk, segment.span_id, segment.span_id]
+            locked, written, *_ = send(cursor, [_lock(t, segment.span_id), (sql, params), *_check(model)])
+            _locked(locked, segment.span_id)
+            neighbour = _adopt(segment, written)
             if neighbour is None:
                 raise _no_neighbour(cursor, t, segment, into)
-            finalize(model)
         return neighbour
 
 
@@ -520,7 +642,7 @@ def shift_segment(
     t = tables(model)
     kind = t.kind
     name = _shift_name(to_lower, to_upper, delta_lower, delta_upper)
-    with _locked_span(model, segment.span_id) as (cursor, _, _):
+    with _operation(model) as cursor:
         me, prev, nxt = _neighbourhood(cursor, t, segment)
         lo = _new_bound(kind, me[1], to_lower, delta_lower, "lower")
         hi = _new_bound(kind, me[2], to_upper, delta_upper, "upper")
@@ -533,12 +655,12 @@ def shift_segment(
             updates.append(_follow(nxt, hi, nxt[2], segment, "following"))
         with signals.nested(segment, "segment", "update", operation="shift"):
             values = ", ".join(f"(%s, {t.val}, {t.val})" for _ in updates)
-            cursor.execute(
+            update = (
                 f"UPDATE {t.seg} SET {t.rng} = {t.rng_of('v.lo', 'v.hi')}"
                 f" FROM (VALUES {values}) AS v(id, lo, hi) WHERE {t.seg}.{t.seg_pk} = v.id",
                 [p for row in updates for p in row],
             )
-            finalize(model)
+            send(cursor, [update, *_check(model)])
         segment.segment_range = kind.make(lo, hi, "segment_range")
 
 
@@ -555,14 +677,15 @@ def _shift_name(to_lower: Any, to_upper: Any, delta_lower: Any, delta_upper: Any
 
 
 def _neighbourhood(cursor: Any, t: Tables, segment: Any) -> tuple[Any, Any, Any]:
-    """(id, lower, upper) of the segment and of its active neighbours, in one query: three
-    probes (the segment by key, its neighbours through the navigation index)."""
+    """Lock the span, then read (id, lower, upper) of the segment and of its active
+    neighbours (one round trip; the read is one query of three probes: the segment by key,
+    its neighbours through the navigation index)."""
     active = f"{t.fk} = %s AND deleted_at IS NULL"
     cols = f"{t.seg_pk}, lower({t.rng}), upper({t.rng})"
     # NOTE - the bound as a scalar subquery, like merge's, keeps each neighbour one ordered
     # probe of the navigation index.
     here = "(SELECT lo FROM me)"
-    cursor.execute(
+    read = (
         f"WITH me AS (SELECT {t.seg_pk} AS id, lower({t.rng}) AS lo, upper({t.rng}) AS hi FROM {t.seg}"
         f" WHERE {t.seg_pk} = %s AND {active})"
         f" (SELECT 0, id, lo, hi FROM me)"
@@ -572,8 +695,10 @@ def _neighbourhood(cursor: Any, t: Tables, segment: Any) -> tuple[Any, Any, Any]
         f" ORDER BY lower({t.rng}) ASC LIMIT 1)",
         [segment.pk, segment.span_id, segment.span_id, segment.span_id],
     )
+    locked, rows = send(cursor, [_lock(t, segment.span_id), read])
+    _locked(locked, segment.span_id)
     me = prev = nxt = None
-    for which, row_id, lo, hi in cursor.fetchall():
+    for which, row_id, lo, hi in rows or []:
         if which == 0:
             me = (row_id, lo, hi)
         elif which < 0:
@@ -613,51 +738,64 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
     extra_cols = "".join(f", {c}" for c in columns)
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
-    with _locked_span(model, span.pk) as (cursor, lower, upper):
+    new = model(span=span, segment_range=rng, **fields)
+    with _operation(model) as cursor, signals.nested(new, "segment", "create", "insert"):
+        # The three parts write disjoint rows, so one statement can hold them; every
+        # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
+        # does not grow with the span. It travels with the lock; a range outside the
+        # span is refused after both ran (the savepoint takes the cut back).
+        removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
+        locked, _ = send(
+            cursor,
+            [
+                _lock(t, span.pk),
+                (
+                    f"WITH removed AS ({removed} RETURNING 1),"
+                    f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+                    f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
+                    f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
+                    f" AND s.{t.rng} @> {t.rng_of(v, v)}"
+                    f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
+                    " RETURNING 1)"
+                    f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
+                    f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
+                    f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
+                    f" AND NOT {t.rng} <@ {t.rng_of(v, v)}",
+                    [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
+                ),
+            ],
+        )
+        lower, upper = _locked(locked, span.pk)
         if not (lower <= a and b <= upper):
             msg = f"insert(): range [{a}, {b}) must lie inside span {span.pk}'s range [{lower}, {upper})"
             raise IncorrectSegmentRangeError(msg)
-        new = model(span=span, segment_range=rng, **fields)
-        with signals.nested(new, "segment", "create", "insert"):
-            # The three parts write disjoint rows, so one statement can hold them; every
-            # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
-            # does not grow with the span.
-            removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
-            cursor.execute(
-                f"WITH removed AS ({removed} RETURNING 1),"
-                f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
-                f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
-                f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
-                f" AND s.{t.rng} @> {t.rng_of(v, v)} AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
-                " RETURNING 1)"
-                f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
-                f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
-                f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
-                f" AND NOT {t.rng} <@ {t.rng_of(v, v)}",
-                [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
-            )
-            _base_save(new)
-            finalize(model)
+        _base_save(new)
+        finalize(model)
     return new
 
 
-def create_first_segment(span: Any) -> Any:
-    """The segment covering a new span that forbids gaps, checked once with the span.
+def create_first_segment(span: Any, *, check: bool = True) -> Any:
+    """The segment covering a new span that forbids gaps, checked once with the span
+    (``check=False``: left to the deferred checks, see `AbstractSpan.save`).
 
     Not ``segment.save()``: the span row was inserted by this transaction, so no other
     transaction can see it, and locking it or opening another savepoint buys nothing.
     """
     segment = span.segment_model()(span=span, segment_range=span.current_range)
-    _create_checked(segment)
+    _create_checked(segment, check=check)
     return segment
 
 
-def _create_checked(segment: Any) -> None:
+def _create_checked(segment: Any, *then: Statement, check: bool = True) -> None:
     """Insert a new segment whose span is already locked (or new), with its create
-    signals, and check once."""
+    signals; then send ``then`` and the check in one round trip."""
+    model = type(segment)
     with signals.nested(segment, "segment", "create"):
         _base_save(segment)
-        finalize(type(segment))
+        statements = [*then, *(_check(model) if check else [])]
+        if statements:
+            with _cursor(model) as cursor:
+                send(cursor, statements)
 
 
 def _base_save(instance: Any) -> None:
