@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import psycopg
 from django.db import connections, router, transaction
@@ -385,7 +385,8 @@ def shift_span(span: Any, delta_value: Any) -> None:
                 ],
             )
             _locked(locked, span.pk)
-            ((lower, upper),) = moved or ()
+            # RETURNING gives rows: one, since the span is locked and not deleted.
+            ((lower, upper),) = cast("list[tuple[Any, ...]]", moved)
         span.current_range = t.kind.make(lower, upper, "current_range")
 
 
