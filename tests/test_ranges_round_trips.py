@@ -6,13 +6,16 @@ so an extra re-read or a statement executed twice shows up here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
+from django.db.models.signals import pre_save
 from django.test.utils import CaptureQueriesContext
 
 from bench.measure import SAVEPOINT_STATEMENT, statement_count
 from django_segments.exceptions import ContainmentError, SegmentsError
-from tests.ranges_helpers import BIGINT, INT
+from tests.ranges_helpers import BIGINT, INT, assert_valid
 from tests.test_ranges_statements import OPERATIONS, build
 
 pytestmark = pytest.mark.django_db
@@ -21,11 +24,11 @@ pytestmark = pytest.mark.django_db
 #: finalize's two statements (SET CONSTRAINTS ... IMMEDIATE; SET CONSTRAINTS ... DEFERRED).
 #: Brackets show what travels in one round trip.
 EXPECTED = {
-    "span.append": (5, 3),  # [lock], [new segment], [span, check]
+    "span.append": (5, 2),  # [lock], [new segment, span, check]
     "span.shift_by_value": (5, 1),  # [lock, span (returning its range), segments, check]
     "span.shift_lower_to_value": (5, 2),  # [lock], [span, one statement removes and clips, check]
     "span.shift_upper_by_value": (5, 2),
-    "segment.insert": (5, 3),  # [lock, one statement removes, clips and cuts], [new segment], [check]
+    "segment.insert": (5, 2),  # [lock, one statement removes, clips and cuts, new segment], [check]
     "segment.split": (4, 1),  # [lock, one statement that writes and returns both rows, check]
     "segment.merge_into_lower": (4, 1),  # [lock, one statement that writes and returns, check]
     "segment.shift_by_value": (5, 2),  # [lock, neighbourhood], [one UPDATE, check]
@@ -72,7 +75,7 @@ def test_statements_to_create_a_span(rt, expected) -> None:
     )
 
 
-@pytest.mark.parametrize(("rt", "expected"), [(INT, (4, 3)), (BIGINT, (3, 2))], ids=str)
+@pytest.mark.parametrize(("rt", "expected"), [(INT, (4, 2)), (BIGINT, (3, 2))], ids=str)
 def test_a_span_with_a_given_key_is_checked_at_once(rt, expected) -> None:
     """Segments written earlier in the transaction may name a key the caller chose."""
     key = rt.span.objects.create(current_range=rt.r(0, 10)).pk + 1000
@@ -108,3 +111,31 @@ def test_removing_a_segment_is_checked_only_where_gaps_are_forbidden() -> None:
     assert not any("SET CONSTRAINTS" in sql for sql in sent(ctx)), "\n".join(sent(ctx))
     assert counts(ctx) == (2, 2)
     assert not BIGINT.segment.objects.filter(pk=segment.pk).exists()
+
+
+@pytest.mark.parametrize("name", ["span.append", "segment.insert"])
+def test_a_pre_save_receiver_that_queries_first_gets_the_lock_before_it(name) -> None:
+    """The lock (and insert's cut) travel with the new segment's INSERT; when a ``pre_save``
+    receiver sends a query first, they are sent before that query and the check after."""
+    span = build(INT, 5)
+    call = OPERATIONS[name](INT, span, 5)
+    seen: list[bool] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 'receiver', %s", [instance.segment_range.lower])
+            seen.append(cursor.fetchone()[1] == instance.segment_range.lower)
+
+    pre_save.connect(receiver, sender=INT.segment)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            call()
+    finally:
+        pre_save.disconnect(receiver, sender=INT.segment)
+    assert seen == [True]
+    strings = sent(ctx)
+    receiver_at = next(i for i, sql in enumerate(strings) if "'receiver'" in sql)
+    assert "FOR NO KEY UPDATE" in strings[receiver_at - 1]
+    assert strings[receiver_at + 1].startswith(f'INSERT INTO "{INT.seg_table}"')
+    assert "IMMEDIATE; SET CONSTRAINTS" in strings[-1]
+    assert_valid(INT)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -186,7 +186,7 @@ def send(cursor: Any, statements: list[Statement]) -> list[list[tuple[Any, ...]]
     """
     if not statements:
         return []
-    if len(statements) > 1 and isinstance(getattr(cursor, "cursor", None), psycopg.ClientCursor):
+    if len(statements) > 1 and _one_string(cursor):
         params = [p for _, ps in statements for p in (ps or [])]
         joined = "; ".join(sql for sql, _ in statements)
         # NOTE - with parameters every statement's % is a placeholder; ours contain no
@@ -740,37 +740,37 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
     new = model(span=span, segment_range=rng, **fields)
-    with _operation(model) as cursor, signals.nested(new, "segment", "create", "insert"):
+    with _operation(model), signals.nested(new, "segment", "create", "insert"):
         # The three parts write disjoint rows, so one statement can hold them; every
         # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
         # does not grow with the span. It travels with the lock; a range outside the
         # span is refused after both ran (the savepoint takes the cut back).
         removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
-        locked, _ = send(
-            cursor,
-            [
-                _lock(t, span.pk),
-                (
-                    f"WITH removed AS ({removed} RETURNING 1),"
-                    f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
-                    f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
-                    f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
-                    f" AND s.{t.rng} @> {t.rng_of(v, v)}"
-                    f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
-                    " RETURNING 1)"
-                    f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
-                    f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
-                    f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
-                    f" AND NOT {t.rng} <@ {t.rng_of(v, v)}",
-                    [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
-                ),
-            ],
-        )
-        lower, upper = _locked(locked, span.pk)
+        before = [
+            _lock(t, span.pk),
+            (
+                f"WITH removed AS ({removed} RETURNING 1),"
+                f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+                f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
+                f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
+                f" AND s.{t.rng} @> {t.rng_of(v, v)}"
+                f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
+                " RETURNING 1)"
+                f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
+                f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
+                f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
+                f" AND NOT {t.rng} <@ {t.rng_of(v, v)}",
+                [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
+            ),
+        ]
+        # The lock and the cut travel with the new segment's INSERT; the check goes on its
+        # own, so that a range outside the span is refused as such first.
+        with _carried(model, before=before) as carried:
+            _base_save(new)
+        lower, upper = _locked(carried[0], span.pk)
         if not (lower <= a and b <= upper):
             msg = f"insert(): range [{a}, {b}) must lie inside span {span.pk}'s range [{lower}, {upper})"
             raise IncorrectSegmentRangeError(msg)
-        _base_save(new)
         finalize(model)
     return new
 
@@ -789,14 +789,69 @@ def create_first_segment(span: Any, *, check: bool = True) -> Any:
 
 def _create_checked(segment: Any, *then: Statement, check: bool = True) -> None:
     """Insert a new segment whose span is already locked (or new), with its create
-    signals; then send ``then`` and the check in one round trip."""
+    signals; ``then`` and the check travel with the ``INSERT``."""
     model = type(segment)
-    with signals.nested(segment, "segment", "create"):
+    with (
+        signals.nested(segment, "segment", "create"),
+        _carried(model, after=[*then, *(_check(model) if check else [])]),
+    ):
         _base_save(segment)
-        statements = [*then, *(_check(model) if check else [])]
-        if statements:
-            with _cursor(model) as cursor:
-                send(cursor, statements)
+
+
+@contextmanager
+def _carried(
+    segment_model: Any, *, before: Sequence[Statement] = (), after: Sequence[Statement] = ()
+) -> Iterator[list[Any]]:
+    """Send ``before`` and ``after`` in the round trip of the ``INSERT`` the ORM sends for
+    a new segment inside the block. Yields the results of ``before``, filled once it ran.
+
+    The segment is saved by Django (field ``pre_save``, ``pre_save`` / ``post_save``
+    signals, returned columns); an execute wrapper, outermost so that other wrappers and
+    the query log see what is sent, joins the statements around that ``INSERT`` and leaves
+    the cursor on its result, where Django reads the returned key. Without client-side
+    binding, or if the first statement is not that ``INSERT`` (a ``pre_save`` receiver
+    that queries), ``before`` is sent on its own before it and ``after`` once the block
+    ends.
+
+    NOTE - a check in ``after`` runs before ``post_save`` receivers: what they write is
+    checked by the deferred triggers (at commit or the next check), not by this operation.
+    """
+    connection = connections[router.db_for_write(segment_model)]
+    head = f"INSERT INTO {tables(segment_model).seg} "
+    results: list[Any] = []
+    state = {"first": True, "after": bool(after)}
+
+    def carry(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        cursor = context["cursor"]
+        if not state["first"]:
+            return execute(sql, params, many, context)
+        state["first"] = False
+        if many or not sql.startswith(head) or not _one_string(cursor):
+            results.extend(send(cursor, list(before)))
+            return execute(sql, params, many, context)
+        joined = "; ".join([*(b for b, _ in before), sql, *(a for a, _ in after)])
+        values = [*(p for _, ps in before for p in ps or []), *params]
+        values += [p for _, ps in after for p in ps or []]
+        out = execute(joined, values, many, context)
+        for _ in before:
+            results.append(cursor.fetchall() if cursor.description is not None else None)
+            cursor.nextset()
+        state["after"] = False
+        return out
+
+    connection.execute_wrappers.insert(0, carry)
+    try:
+        yield results
+    finally:
+        connection.execute_wrappers.remove(carry)
+    if state["after"]:
+        with connection.cursor() as cursor:
+            send(cursor, list(after))
+
+
+def _one_string(cursor: Any) -> bool:
+    """Whether ``cursor`` (Django's) can send several statements with parameters at once."""
+    return isinstance(getattr(cursor, "cursor", None), psycopg.ClientCursor)
 
 
 def _base_save(instance: Any) -> None:

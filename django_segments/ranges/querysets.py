@@ -62,6 +62,11 @@ class SpanManager(models.Manager.from_queryset(SpanQuerySet)):  # type: ignore[m
         """Active spans only."""
         return super().get_queryset().filter(deleted_at__isnull=True)
 
+    def create(self, **kwargs: Any) -> Any:
+        """Create a span (the active-only filter has no part in an INSERT; building it
+        cost more than a tenth of a millisecond per create)."""
+        return super().get_queryset().create(**kwargs)
+
 
 class SegmentManager(models.Manager.from_queryset(SegmentQuerySet)):  # type: ignore[misc]
     """Default segment manager: hides soft-deleted segments."""
@@ -72,7 +77,7 @@ class SegmentManager(models.Manager.from_queryset(SegmentQuerySet)):  # type: ig
 
     def create(self, span: Any = None, segment_range: Any = None, **kwargs: Any) -> Any:
         """Create a segment of ``span`` with ``segment_range`` (validated first)."""
-        return super().create(span=span, segment_range=segment_range, **kwargs)
+        return super().get_queryset().create(span=span, segment_range=segment_range, **kwargs)
 
 
 AllSpanManager = models.Manager.from_queryset(SpanQuerySet)
