@@ -121,6 +121,7 @@ def _bulk(bulk: dict[str, Any]) -> str:
     rows = [
         ("(a) plain table, no constraints", plain),
         ("(b) exclusion constraint only", bulk["ms"]["exclusion"]),
+        ("(b1) (b) plus primary and foreign key", bulk["ms"]["keyed_exclusion"]),
         ("(b2) library table without triggers", bulk["ms"]["no_triggers"]),
         ("(c) library table as installed", bulk["library_ms"]),
         ("(c*) (c) with pgtrigger.ignore preset", bulk["ms"]["library_ignore_preset"]),
@@ -142,6 +143,10 @@ def _bulk(bulk: dict[str, Any]) -> str:
     lines.append(
         f"  (c)/(a) = x{bulk['ratio_library_plain']}   (c)/(b) = x{bulk['ratio_library_exclusion']}"
         f"   (c*)/(b) = x{bulk['ratio_ignore_preset_exclusion']}   (b)/(a) = x{bulk['ratio_exclusion_plain']}"
+    )
+    lines.append(
+        f"  (c)/(b1) = x{bulk['ratio_library_keyed_exclusion']}"
+        f"   (c)/(b2) = x{bulk['ratio_library_no_triggers']}"
     )
     return "\n".join(lines)
 
