@@ -109,7 +109,7 @@ def test_removing_a_segment_is_checked_only_where_gaps_are_forbidden() -> None:
     with CaptureQueriesContext(connection) as ctx:
         segment.delete()
     assert not any("SET CONSTRAINTS" in sql for sql in sent(ctx)), "\n".join(sent(ctx))
-    assert counts(ctx) == (2, 2)
+    assert counts(ctx) == (2, 1)  # [lock, DELETE]
     assert not BIGINT.segment.objects.filter(pk=segment.pk).exists()
 
 
@@ -139,3 +139,33 @@ def test_a_pre_save_receiver_that_queries_first_gets_the_lock_before_it(name) ->
     assert strings[receiver_at + 1].startswith(f'INSERT INTO "{INT.seg_table}"')
     assert "IMMEDIATE; SET CONSTRAINTS" in strings[-1]
     assert_valid(INT)
+
+
+def test_a_plain_save_of_a_new_segment_is_one_round_trip() -> None:
+    """[lock, INSERT, check]; an update is [lock, UPDATE], [check] (a save may insert
+    after its UPDATE, so the check waits for the block's end)."""
+    span = build(BIGINT, 5)
+    span.shift_upper_to_value(BIGINT.v(100))
+    with CaptureQueriesContext(connection) as ctx:
+        segment = BIGINT.segment.objects.create(span=span, segment_range=BIGINT.r(50, 60))
+    assert counts(ctx) == (4, 1), "\n".join(sent(ctx))
+    segment.label = "changed"
+    with CaptureQueriesContext(connection) as ctx:
+        segment.save()
+    assert counts(ctx) == (4, 2), "\n".join(sent(ctx))
+    assert BIGINT.segment.objects.get(pk=segment.pk).label == "changed"
+
+
+def test_a_save_that_updates_nothing_then_inserts_is_checked_after_the_insert() -> None:
+    """A new instance with a key of its own: Django tries an UPDATE, then INSERTs. The
+    check must come after the INSERT, so a segment outside its span is refused at once."""
+    span = build(BIGINT, 5)
+    key = BIGINT.segment.objects.order_by("-pk").first().pk + 1000
+    outside = BIGINT.segment(pk=key, span=span, segment_range=BIGINT.r(500, 510))
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(ContainmentError):
+        outside.save()
+    strings = sent(ctx)
+    assert strings[0].startswith("SELECT 1 FROM") and "; UPDATE" in strings[0], strings
+    assert strings[1].startswith("INSERT INTO"), strings
+    assert "IMMEDIATE" in strings[2], strings
+    assert not BIGINT.segment.objects.filter(pk=key).exists()

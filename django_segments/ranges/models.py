@@ -320,16 +320,16 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             raise IncorrectSegmentRangeError(f"{type(self).__name__}: segment_range is required")
         self.segment_range = _coerce(self._span_options().kind, self.segment_range, "segment_range")
         adding = self._state.adding
+        # The span is locked before the write and the deferred checks run after it: a
+        # violation is a typed error raised here, the savepoint rolls back and post signals
+        # are not sent.
         with (
             typed_errors(type(self)),
             transaction.atomic(using=kwargs.get("using")),
             signals.nested(self, "segment", "create" if adding else "update"),
+            operations.checked_write(type(self), self.span_id),
         ):
-            operations.lock_span_row(type(self), self.span_id)
             super().save(*args, **kwargs)
-            # Run the deferred checks now: a violation is a typed error raised here, the
-            # savepoint rolls back and post signals are not sent.
-            operations.finalize(type(self))
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         """Soft-delete (``SegmentConfig.soft_delete``) or delete this segment.
@@ -346,11 +346,11 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
             if soft:
                 return operations.soft_delete_segment(self)
             pk: Any = self._get_pk_val()
-            operations.lock_span_row(type(self), self.span_id)
             try:
-                result = super().delete(*args, **kwargs)
-                if operations.removal_checked(type(self)):
-                    operations.finalize(type(self))
+                with operations.checked_write(
+                    type(self), self.span_id, check=operations.removal_checked(type(self))
+                ):
+                    result = super().delete(*args, **kwargs)
             except BaseException:
                 # NOTE - Django clears the primary key once the DELETE ran; a refused or
                 # failed check rolls the row back, so the instance must keep its key.

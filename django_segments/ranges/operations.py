@@ -234,19 +234,23 @@ def _lock_span(cursor: Any, t: Tables, span_id: Any) -> tuple[Any, Any]:
     return _locked(rows, span_id)
 
 
-def lock_span_row(segment_model: Any, span_id: Any) -> None:
-    """Lock a span row before writing one of its segments outside an operation.
+@contextmanager
+def checked_write(segment_model: Any, span_id: Any, *, check: bool = True) -> Iterator[None]:
+    """Around a plain ``save()`` or ``delete()`` of one segment: lock its span row before
+    the write and check after it (``check=False``: leave the check to the deferred
+    triggers), in the write's round trip where the driver allows it (`_carried`).
 
     Operations lock the span first, and every writing statement on the segment table locks
     the spans it touched once its rows are written (`TouchSpansTrigger`); a plain save or
     delete that locked its segment row first would take the two locks in the opposite
     order and could deadlock with them. A missing span is left to the foreign key.
     """
-    if span_id is None:
-        return
     t = tables(segment_model)
-    with _cursor(segment_model) as cursor:
-        cursor.execute(f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [span_id])
+    lock: list[Statement] = []
+    if span_id is not None:
+        lock.append((f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [span_id]))
+    with _carried(segment_model, before=lock, after=_check(segment_model) if check else []):
+        yield
 
 
 @contextmanager
@@ -802,22 +806,25 @@ def _create_checked(segment: Any, *then: Statement, check: bool = True) -> None:
 def _carried(
     segment_model: Any, *, before: Sequence[Statement] = (), after: Sequence[Statement] = ()
 ) -> Iterator[list[Any]]:
-    """Send ``before`` and ``after`` in the round trip of the ``INSERT`` the ORM sends for
-    a new segment inside the block. Yields the results of ``before``, filled once it ran.
+    """Send ``before`` and ``after`` in the round trip of the ORM's write of one segment
+    inside the block. Yields the results of ``before``, filled once it ran.
 
-    The segment is saved by Django (field ``pre_save``, ``pre_save`` / ``post_save``
-    signals, returned columns); an execute wrapper, outermost so that other wrappers and
-    the query log see what is sent, joins the statements around that ``INSERT`` and leaves
-    the cursor on its result, where Django reads the returned key. Without client-side
-    binding, or if the first statement is not that ``INSERT`` (a ``pre_save`` receiver
-    that queries), ``before`` is sent on its own before it and ``after`` once the block
-    ends.
+    The segment is saved or deleted by Django (field ``pre_save``, signals, returned
+    columns, the delete collector); an execute wrapper, outermost so that other wrappers
+    and the query log see what is sent, joins ``before`` to the block's first statement
+    when it writes the segment table, and leaves the cursor on that statement's result,
+    where Django reads the returned key or the row count. ``after`` joins an ``INSERT``,
+    the last statement of Django's save of a new row; after an ``UPDATE`` (a save may
+    insert next) or a ``DELETE`` it is sent when the block ends. Without client-side
+    binding, or when the first statement is something else (a ``pre_save`` receiver that
+    queries), ``before`` is sent on its own first.
 
     NOTE - a check in ``after`` runs before ``post_save`` receivers: what they write is
     checked by the deferred triggers (at commit or the next check), not by this operation.
     """
     connection = connections[router.db_for_write(segment_model)]
-    head = f"INSERT INTO {tables(segment_model).seg} "
+    table = tables(segment_model).seg
+    heads = (f"INSERT INTO {table} ", f"UPDATE {table} SET ", f"DELETE FROM {table} WHERE ")
     results: list[Any] = []
     state = {"first": True, "after": bool(after)}
 
@@ -826,17 +833,20 @@ def _carried(
         if not state["first"]:
             return execute(sql, params, many, context)
         state["first"] = False
-        if many or not sql.startswith(head) or not _one_string(cursor):
+        if many or not sql.startswith(heads) or not _one_string(cursor):
             results.extend(send(cursor, list(before)))
             return execute(sql, params, many, context)
-        joined = "; ".join([*(b for b, _ in before), sql, *(a for a, _ in after)])
-        values = [*(p for _, ps in before for p in ps or []), *params]
-        values += [p for _, ps in after for p in ps or []]
+        tail = list(after) if sql.startswith(heads[0]) else []
+        if not before and not tail:
+            return execute(sql, params, many, context)
+        joined = "; ".join([*(b for b, _ in before), sql, *(a for a, _ in tail)])
+        values = [*(p for _, ps in before for p in ps or []), *(params or [])]
+        values += [p for _, ps in tail for p in ps or []]
         out = execute(joined, values, many, context)
         for _ in before:
             results.append(cursor.fetchall() if cursor.description is not None else None)
             cursor.nextset()
-        state["after"] = False
+        state["after"] = state["after"] and not tail
         return out
 
     connection.execute_wrappers.insert(0, carry)
@@ -844,6 +854,9 @@ def _carried(
         yield results
     finally:
         connection.execute_wrappers.remove(carry)
+    if state["first"] and before:  # nothing was written: the lock is still taken
+        with connection.cursor() as cursor:
+            results.extend(send(cursor, list(before)))
     if state["after"]:
         with connection.cursor() as cursor:
             send(cursor, list(after))
