@@ -14,7 +14,8 @@ from django.db.models.signals import pre_save
 from django.test.utils import CaptureQueriesContext
 
 from bench.measure import SAVEPOINT_STATEMENT, statement_count
-from django_segments.exceptions import ContainmentError, SegmentsError
+from django_segments.exceptions import ContainmentError, IncorrectSegmentRangeError, SegmentsError
+from django_segments.ranges.operations import defer_checks
 from tests.ranges_helpers import BIGINT, INT, assert_valid
 from tests.test_ranges_statements import OPERATIONS, build
 
@@ -28,7 +29,7 @@ EXPECTED = {
     "span.shift_by_value": (5, 1),  # [lock, span (returning its range), segments, check]
     "span.shift_lower_to_value": (5, 2),  # [lock], [span, one statement removes and clips, check]
     "span.shift_upper_by_value": (5, 2),
-    "segment.insert": (5, 2),  # [lock, one statement removes, clips and cuts, new segment], [check]
+    "segment.insert": (5, 1),  # [lock, one statement removes, clips and cuts, new segment, check]
     "segment.split": (4, 1),  # [lock, one statement that writes and returns both rows, check]
     "segment.merge_into_lower": (4, 1),  # [lock, one statement that writes and returns, check]
     "segment.shift_by_value": (5, 2),  # [lock, neighbourhood], [one UPDATE, check]
@@ -165,7 +166,33 @@ def test_a_save_that_updates_nothing_then_inserts_is_checked_after_the_insert() 
     with CaptureQueriesContext(connection) as ctx, pytest.raises(ContainmentError):
         outside.save()
     strings = sent(ctx)
-    assert strings[0].startswith("SELECT 1 FROM") and "; UPDATE" in strings[0], strings
+    assert strings[0].startswith("SELECT 1 FROM"), strings
+    assert "; UPDATE" in strings[0], strings
     assert strings[1].startswith("INSERT INTO"), strings
     assert "IMMEDIATE" in strings[2], strings
     assert not BIGINT.segment.objects.filter(pk=key).exists()
+
+
+def test_insert_outside_the_span_inside_defer_checks_is_refused_as_such() -> None:
+    """In `defer_checks` no check travels with the insert: the span row read with the
+    lock refuses the range, and the block rolls back."""
+    span = build(BIGINT, 5)
+    before = list(BIGINT.segment.objects.filter(span=span).values_list("pk", "segment_range"))
+    with pytest.raises(IncorrectSegmentRangeError, match="must lie inside span"), defer_checks():
+        BIGINT.segment.insert(span=span, segment_range=BIGINT.r(8, 2000))
+    assert list(BIGINT.segment.objects.filter(span=span).values_list("pk", "segment_range")) == before
+
+
+def test_an_insert_refused_for_another_reason_keeps_the_checks_error() -> None:
+    """A segment outside the span written earlier in the transaction (raw SQL, checks
+    deferred) makes the insert's check fail although the inserted range is inside."""
+    span = build(BIGINT, 5)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{BIGINT.seg_table}" SET segment_range = %s WHERE id = %s',
+            [BIGINT.r(500, 510), span.last_segment.pk],
+        )
+    with pytest.raises(ContainmentError, match="outside the span range"):
+        BIGINT.segment.insert(span=span, segment_range=BIGINT.r(1, 2))
+    with connection.cursor() as cursor:  # leave the test's transaction valid
+        cursor.execute(f'DELETE FROM "{BIGINT.seg_table}" WHERE span_id = %s', [span.pk])

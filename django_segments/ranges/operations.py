@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from django_segments import signals
 from django_segments.exceptions import (
+    ContainmentError,
     IncorrectSegmentRangeError,
     IncorrectSpanRangeError,
     RangeValueError,
@@ -738,17 +739,29 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
     ones and cuts a straddling one in two; then the new segment is inserted."""
     t = tables(model)
     rng = t.kind.coerce(segment_range, "segment_range")
-    a, b = rng.lower, rng.upper
+    new = model(span=span, segment_range=rng, **fields)
+    try:
+        _insert(model, span, new)
+    except ContainmentError as exc:
+        # The check ran in the same round trip as the lock, so a range outside the span,
+        # or a deleted span, is refused by it first; say which, as a check before writing
+        # would have (the savepoint rolled back, so the span is read again).
+        raise _refused_insert(model, t, span.pk, rng.lower, rng.upper) or exc from exc
+    return new
+
+
+def _insert(model: Any, span: Any, new: Any) -> None:
+    t = tables(model)
+    a, b = new.segment_range.lower, new.segment_range.upper
     columns, exprs, _ = _copy_lists(t, None, None)
     extra_cols = "".join(f", {c}" for c in columns)
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
-    new = model(span=span, segment_range=rng, **fields)
     with _operation(model), signals.nested(new, "segment", "create", "insert"):
         # The three parts write disjoint rows, so one statement can hold them; every
         # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
-        # does not grow with the span. It travels with the lock; a range outside the
-        # span is refused after both ran (the savepoint takes the cut back).
+        # does not grow with the span. The lock, the cut, the new segment's INSERT and
+        # the check travel in one round trip.
         removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
         before = [
             _lock(t, span.pk),
@@ -767,16 +780,33 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
                 [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
             ),
         ]
-        # The lock and the cut travel with the new segment's INSERT; the check goes on its
-        # own, so that a range outside the span is refused as such first.
-        with _carried(model, before=before) as carried:
+        with _carried(model, before=before, after=_check(model)) as carried:
             _base_save(new)
         lower, upper = _locked(carried[0], span.pk)
-        if not (lower <= a and b <= upper):
-            msg = f"insert(): range [{a}, {b}) must lie inside span {span.pk}'s range [{lower}, {upper})"
-            raise IncorrectSegmentRangeError(msg)
-        finalize(model)
-    return new
+        if not (lower <= a and b <= upper):  # inside defer_checks: no check ran yet
+            raise _outside(span.pk, a, b, lower, upper)
+
+
+def _outside(span_id: Any, a: Any, b: Any, lower: Any, upper: Any) -> IncorrectSegmentRangeError:
+    return IncorrectSegmentRangeError(
+        f"insert(): range [{a}, {b}) must lie inside span {span_id}'s range [{lower}, {upper})"
+    )
+
+
+def _refused_insert(model: Any, t: Tables, span_id: Any, a: Any, b: Any) -> Exception | None:
+    """Why an insert's check refused it, if the span row tells: None for another reason."""
+    with _cursor(model) as cursor:
+        cursor.execute(
+            f"SELECT lower(current_range), upper(current_range), deleted_at FROM {t.span}"
+            f" WHERE {t.span_pk} = %s",
+            [span_id],
+        )
+        rows = cursor.fetchall()
+    try:
+        lower, upper = _locked(rows, span_id)
+    except SegmentOperationError as exc:
+        return exc
+    return None if lower <= a and b <= upper else _outside(span_id, a, b, lower, upper)
 
 
 def create_first_segment(span: Any, *, check: bool = True) -> Any:
