@@ -178,7 +178,9 @@ Statement = tuple[str, "list[Any] | None"]
 
 
 def send(cursor: Any, statements: list[Statement]) -> list[list[tuple[Any, ...]] | None]:
-    """Run ``statements`` in order; return each one's rows (None if it returns none).
+    """Run ``statements`` in order; return the rows of each statement (None if it returns
+    none). Callers read the leading results: an entry that holds several statements
+    (finalize's two ``SET CONSTRAINTS``) gives one result per statement when joined.
 
     With client-side binding (Django's default with psycopg 3) they go in one round trip:
     one string, sent with the simple query protocol, which runs the statements one after
@@ -837,7 +839,8 @@ def _carried(
     segment_model: Any, *, before: Sequence[Statement] = (), after: Sequence[Statement] = ()
 ) -> Iterator[list[Any]]:
     """Send ``before`` and ``after`` in the round trip of the ORM's write of one segment
-    inside the block. Yields the results of ``before``, filled once it ran.
+    inside the block. Yields the results of ``before`` (single statements), filled once
+    it ran.
 
     The segment is saved or deleted by Django (field ``pre_save``, signals, returned
     columns, the delete collector); an execute wrapper, outermost so that other wrappers
