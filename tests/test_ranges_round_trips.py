@@ -196,3 +196,16 @@ def test_an_insert_refused_for_another_reason_keeps_the_checks_error() -> None:
         BIGINT.segment.insert(span=span, segment_range=BIGINT.r(1, 2))
     with connection.cursor() as cursor:  # leave the test's transaction valid
         cursor.execute(f'DELETE FROM "{BIGINT.seg_table}" WHERE span_id = %s', [span.pk])
+
+
+def test_a_save_that_writes_nothing_still_locks_and_checks() -> None:
+    """``save(update_fields=[])`` sends no write: the lock and the check go on their own."""
+    span = build(BIGINT, 5)
+    segment = span.first_segment
+    with CaptureQueriesContext(connection) as ctx:
+        segment.save(update_fields=[])
+    strings = sent(ctx)
+    assert len(strings) == 2, strings
+    assert strings[0].startswith("SELECT 1 FROM"), strings
+    assert "FOR NO KEY UPDATE" in strings[0]
+    assert strings[1].startswith("SET CONSTRAINTS"), strings
