@@ -16,12 +16,10 @@ import psycopg
 import pytest
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
-from django.test.utils import CaptureQueriesContext
 
 from bench.measure import statement_count
-from django_segments.exceptions import SegmentsError
 from tests.ranges_helpers import RangeType, active, assert_valid
-from tests.test_ranges_statements import CASES, OPERATIONS, build
+from tests.test_ranges_statements import CASES, run
 
 pytestmark = pytest.mark.django_db
 SIZE = 5
@@ -41,17 +39,10 @@ def server_side_binding() -> Iterator[None]:
         raw.cursor_factory = before
 
 
-def run(rt: RangeType, name: str) -> tuple[list[Any], type | None, list[str]]:
-    """Build a span, run operation ``name`` on it; its active segments, error and SQL."""
-    span = build(rt, SIZE)
-    call = OPERATIONS[name](rt, span, SIZE)
-    error = None
-    with CaptureQueriesContext(connection) as ctx:
-        try:
-            call()
-        except SegmentsError as exc:
-            error = type(exc)
-    return active(rt, span), error, [q["sql"] for q in ctx.captured_queries]
+def outcome(rt: RangeType, name: str) -> tuple[list[Any], type | None, list[str]]:
+    """Operation ``name`` on a new span: its active segments afterwards, error and SQL."""
+    span, error, strings = run(rt, name, SIZE)
+    return active(rt, span), error, strings
 
 
 def test_the_switch_gives_server_binding_cursors() -> None:
@@ -65,9 +56,9 @@ def test_the_switch_gives_server_binding_cursors() -> None:
 
 @pytest.mark.parametrize(("rt", "name"), CASES)
 def test_both_bindings_give_the_same_result(rt, name) -> None:
-    client = run(rt, name)
+    client = outcome(rt, name)
     with server_side_binding():
-        server = run(rt, name)
+        server = outcome(rt, name)
     assert server[:2] == client[:2]
     if server[1] is None:
         assert_valid(rt)

@@ -80,9 +80,9 @@ OPERATIONS: dict[str, Callable[[RangeType, Any, int], Callable[[], Any]]] = {
 }
 
 
-def count(rt: RangeType, name: str, n: int) -> tuple[int, type | None]:
-    """SQL statements issued by operation ``name`` on a span of ``n`` segments (several may
-    share a round trip), and its error."""
+def run(rt: RangeType, name: str, n: int) -> tuple[Any, type | None, list[str]]:
+    """Run operation ``name`` on a new span of ``n`` segments: the span, the typed error
+    (None on success) and the SQL strings sent."""
     span = build(rt, n)
     call = OPERATIONS[name](rt, span, n)
     error = None
@@ -91,9 +91,16 @@ def count(rt: RangeType, name: str, n: int) -> tuple[int, type | None]:
             call()
         except SegmentsError as exc:
             error = type(exc)
+    return span, error, [q["sql"] for q in ctx.captured_queries]
+
+
+def count(rt: RangeType, name: str, n: int) -> tuple[int, type | None]:
+    """SQL statements issued by operation ``name`` on a span of ``n`` segments (several may
+    share a round trip), and its error."""
+    _, error, strings = run(rt, name, n)
     if error is None:
         assert_valid(rt)
-    return sum(statement_count(q["sql"]) for q in ctx.captured_queries), error
+    return sum(statement_count(sql) for sql in strings), error
 
 
 #: Every (type, operation) pair; a tiled span has no room for a created segment.
