@@ -190,31 +190,45 @@ def send(cursor: Any, statements: list[Statement]) -> list[list[tuple[Any, ...]]
     if not statements:
         return []
     if len(statements) > 1 and _one_string(cursor):
-        params = [p for _, ps in statements for p in (ps or [])]
-        joined = "; ".join(sql for sql, _ in statements)
-        # NOTE - with parameters every statement's % is a placeholder; ours contain no
-        # other percent sign (values always travel as parameters).
-        cursor.execute(joined, params or None)
-        results: list[list[tuple[Any, ...]] | None] = []
-        while True:
-            results.append(cursor.fetchall() if cursor.description is not None else None)
-            if not cursor.nextset():
-                break
+        sql, params = _joined(statements)
+        cursor.execute(sql, params or None)
+        results = [_rows(cursor)]
+        while cursor.nextset():
+            results.append(_rows(cursor))
         return results
-    out: list[list[tuple[Any, ...]] | None] = []
+    out = []
     for sql, ps in statements:
         cursor.execute(sql, ps)
-        out.append(cursor.fetchall() if cursor.description is not None else None)
+        out.append(_rows(cursor))
     return out
+
+
+def _joined(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
+    """One string of ``statements`` and all their parameters, in order.
+
+    NOTE - with parameters every statement's % is a placeholder; ours contain no other
+    percent sign (values always travel as parameters), and Django escapes its own.
+    """
+    return "; ".join(sql for sql, _ in statements), [p for _, ps in statements for p in ps or []]
+
+
+def _rows(cursor: Any) -> list[tuple[Any, ...]] | None:
+    """The current result's rows; None for a statement that returns none."""
+    return cursor.fetchall() if cursor.description is not None else None
+
+
+def _span_row(t: Tables, span_id: Any) -> Statement:
+    """Read the span's bounds and deletion (check them with `_locked`)."""
+    return (
+        f"SELECT lower(current_range), upper(current_range), deleted_at FROM {t.span} WHERE {t.span_pk} = %s",
+        [span_id],
+    )
 
 
 def _lock(t: Tables, span_id: Any) -> Statement:
     """Lock the span row and read its bounds (send it first; check it with `_locked`)."""
-    return (
-        f"SELECT lower(current_range), upper(current_range), deleted_at FROM {t.span}"
-        f" WHERE {t.span_pk} = %s FOR NO KEY UPDATE",
-        [span_id],
-    )
+    sql, params = _span_row(t, span_id)
+    return f"{sql} FOR NO KEY UPDATE", params
 
 
 def _locked(rows: Any, span_id: Any) -> tuple[Any, Any]:
@@ -557,13 +571,20 @@ def split(segment: Any, split_value: Any, fields_to_copy: list[str] | None) -> A
     params = [segment.pk, value, value, value, value, *defaults, segment.pk]
     with _operation(model) as cursor:
         with signals.nested(segment, "segment", "update", "split", split_value=value):
-            # One round trip: lock, the statement that writes and returns both rows, check.
-            locked, written, *_ = send(cursor, [_lock(t, segment.span_id), (sql, params), *_check(model)])
-            _locked(locked, segment.span_id)
-            new = _adopt(segment, written)
+            new = _write_returning(cursor, segment, (sql, params))
             if new is None:
                 raise _not_inside(cursor, t, segment, value)
         return new
+
+
+def _write_returning(cursor: Any, segment: Any, write: Statement) -> Any:
+    """One round trip: lock the segment's span, ``write`` (which returns the rows it wrote),
+    check. ``segment`` is updated from its own row; the other written row is returned
+    (None if nothing was written)."""
+    model = type(segment)
+    locked, written, *_ = send(cursor, [_lock(tables(model), segment.span_id), write, *_check(model)])
+    _locked(locked, segment.span_id)
+    return _adopt(segment, written)
 
 
 def _not_inside(cursor: Any, t: Tables, segment: Any, value: Any) -> Exception:
@@ -615,11 +636,9 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
     )
     with _operation(model) as cursor:
         with signals.nested(segment, "segment", "update", "merge", into=into):
-            # One round trip: lock, the statement that writes and returns both rows, check.
-            params = [segment.pk, segment.span_id, segment.span_id]
-            locked, written, *_ = send(cursor, [_lock(t, segment.span_id), (sql, params), *_check(model)])
-            _locked(locked, segment.span_id)
-            neighbour = _adopt(segment, written)
+            neighbour = _write_returning(
+                cursor, segment, (sql, [segment.pk, segment.span_id, segment.span_id])
+            )
             if neighbour is None:
                 raise _no_neighbour(cursor, t, segment, into)
         return neighbour
@@ -798,12 +817,7 @@ def _outside(span_id: Any, a: Any, b: Any, lower: Any, upper: Any) -> IncorrectS
 def _refused_insert(model: Any, t: Tables, span_id: Any, a: Any, b: Any) -> Exception | None:
     """Why an insert's check refused it, if the span row tells: None for another reason."""
     with _cursor(model) as cursor:
-        cursor.execute(
-            f"SELECT lower(current_range), upper(current_range), deleted_at FROM {t.span}"
-            f" WHERE {t.span_pk} = %s",
-            [span_id],
-        )
-        rows = cursor.fetchall()
+        (rows,) = send(cursor, [_span_row(t, span_id)])
     try:
         lower, upper = _locked(rows, span_id)
     except SegmentOperationError as exc:
@@ -872,12 +886,10 @@ def _carried(
         tail = list(after) if sql.startswith(heads[0]) else []
         if not before and not tail:
             return execute(sql, params, many, context)
-        joined = "; ".join([*(b for b, _ in before), sql, *(a for a, _ in tail)])
-        values = [*(p for _, ps in before for p in ps or []), *(params or [])]
-        values += [p for _, ps in tail for p in ps or []]
+        joined, values = _joined([*before, (sql, list(params or [])), *tail])
         out = execute(joined, values, many, context)
         for _ in before:
-            results.append(cursor.fetchall() if cursor.description is not None else None)
+            results.append(_rows(cursor))
             cursor.nextset()
         state["after"] = state["after"] and not tail
         return out
