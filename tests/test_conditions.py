@@ -130,12 +130,12 @@ def test_parse_builds_typed_nodes_with_paths() -> None:
     assert negated.path == "$.all[1].any[0]"
     assert negated.child.condition.key == "gmail.com"
     level = group.children[1].condition
-    assert (level.op, level.operand, level.key) == (">", 3.0, None)
+    assert (level.op, level.operand, level.key) == (">", 3, None)
 
 
 def test_compare_condition_with_key() -> None:
     condition = p("LEVEL math >= 7").condition
-    assert (condition.key, condition.op, condition.operand) == ("math", ">=", 7.0)
+    assert (condition.key, condition.op, condition.operand) == ("math", ">=", 7)
     assert condition.eval_bool(obj())
     assert not p("LEVEL math > 7").evaluate(obj())
 
@@ -155,9 +155,13 @@ def test_custom_operators_and_operand_cast() -> None:
         p("JOINED_ON < 2020-01-02")
 
 
-def test_default_cast_is_float_and_rejects_non_finite() -> None:
-    assert p("LEVEL == 5").condition.operand == 5.0
-    assert isinstance(p("LEVEL == 5").condition.operand, float)
+def test_default_cast_is_int_for_whole_numbers_and_rejects_non_finite() -> None:
+    for text, expected in [("5", 5), ("05.0", 5), ("1e3", 1000), ("-7", -7), ("2.5", 2.5), ("1e300", 1e300)]:
+        operand = p(f"LEVEL == {text}").condition.operand
+        assert operand == expected
+        assert type(operand) is type(expected), (text, operand)
+    exact = "123456789012345678901234567890"
+    assert p(f"LEVEL == {exact}").condition.operand == int(exact)
     for bad in ("nan", "inf", "-inf", "five"):
         with pytest.raises(ConditionError, match=f'bad operand "{bad}" for LEVEL'):
             p(f"LEVEL == {bad}")
@@ -388,6 +392,33 @@ def test_as_q_selects_what_python_selects(users, data, expected) -> None:
     assert tree.sql_capable
     assert select(tree) == expected
     assert by_python(tree) == expected
+
+
+def test_whole_number_operands_compile_to_integer_and_range_comparisons(users) -> None:
+    length_sql, length_params = User.objects.filter(p("USERNAME_LENGTH >= 3").as_q()).query.sql_with_params()
+    assert "LENGTH" in length_sql
+    assert length_params == (3,)
+    assert all(isinstance(param, int) for param in length_params)  # not 3.0: no numeric cast per row
+    # A year compared with a whole number is a range of the column (which an index can
+    # serve), not EXTRACT(YEAR ...) on every row; it still selects what Python selects.
+    for rule in ("JOINED_YEAR == 2024", "JOINED_YEAR < 2024", "JOINED_YEAR >= 2021", "JOINED_YEAR != 2021"):
+        year_sql = str(User.objects.filter(p(rule).as_q()).query)
+        assert "EXTRACT" not in year_sql, (rule, year_sql)
+        assert select(p(rule)) == by_python(p(rule)), rule
+
+
+def test_year_boundaries_agree_at_the_turn_of_the_year(db) -> None:
+    edges = {
+        "last": datetime.datetime(2020, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.UTC),
+        "first": datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC),
+    }
+    for name, joined in edges.items():
+        User.objects.create(username=name, date_joined=joined)
+    for op in ("<", "<=", "==", "!=", ">=", ">"):
+        tree = p(f"JOINED_YEAR {op} 2021")
+        assert select(tree) == by_python(tree), op
+    assert select(p("JOINED_YEAR == 2021")) == {"first"}
+    assert select(p("JOINED_YEAR < 2021")) == {"last"}
 
 
 def test_id_parity_compiles(users) -> None:

@@ -71,6 +71,9 @@ _LOOKUP_CLASSES: dict[str, type[Lookup]] = {
     "gt": GreaterThan,
 }
 
+#: Beyond 2**53 a float no longer holds every integer: such operands stay floats.
+_EXACT_FLOAT_INTEGERS = 2**53
+
 #: Placeholder shown in generated examples when a key has no examples.
 KEY_PLACEHOLDER = "<key>"
 
@@ -242,11 +245,18 @@ class CompareCondition(Condition):
     def cast_operand(cls, text: str) -> Any:
         """Turn the operand text into a value; raise ``ValueError`` if it is bad.
 
-        Default: a finite float.
+        Default: a number. Whole numbers (``5``, ``5.0``, ``1e3``) become an ``int``, so SQL
+        compares integers as integers; anything else becomes a finite ``float``.
         """
+        try:
+            return int(text)
+        except ValueError:
+            pass
         value = float(text)
         if not math.isfinite(value):
             raise ValueError("not a finite number")
+        if value.is_integer() and abs(value) <= _EXACT_FLOAT_INTEGERS:
+            return int(value)
         return value
 
     @classmethod
@@ -308,13 +318,19 @@ class CompareCondition(Condition):
         return overridden and self.op in self.lookups()
 
     def sql_value(self) -> Any:
-        """The operand as a SQL parameter: ``Value(operand)``.
+        """The operand as a SQL parameter: an ``int`` as it is, anything else ``Value(operand)``.
 
-        NOTE - a plain value would be converted by the left side's field first, e.g.
+        NOTE - a plain value is converted by the left side's field first, e.g.
         ``IntegerField`` turns 1.5 into 1 and ``length < 1.5`` would become ``length < 1``;
-        a ``Value`` keeps its own type, so SQL compares like Python does.
+        a ``Value`` keeps its own type, so SQL compares like Python does. An ``int`` loses
+        nothing to that conversion, and as a plain value Django can compile a lookup such as
+        ``date_joined__year >= 2020`` to a range of the column, which an index can serve,
+        instead of ``EXTRACT(YEAR FROM date_joined) >= 2020`` on every row.
         """
-        return Value(self.operand)
+        operand = self.operand
+        if isinstance(operand, int) and not isinstance(operand, bool):
+            return operand
+        return Value(operand)
 
     def as_q(self, **context: Any) -> Q:
         """``Q(<sql_operand>__<lookup>=Value(operand))``, negated for ``!=``."""
