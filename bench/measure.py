@@ -16,6 +16,15 @@ from django.db import connection
 #: transaction it rolls back (a top-level call would use BEGIN/COMMIT, not statements).
 SAVEPOINT_STATEMENT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.IGNORECASE)
 
+#: A savepoint sent in front of the statements of a string (it costs no round trip).
+HELD_SAVEPOINT = re.compile(r'^\s*SAVEPOINT "[^"]+";\s*', re.IGNORECASE)
+
+
+def payload(sql: str) -> str | None:
+    """``sql`` without savepoints in front; None when it is only savepoint handling."""
+    rest = HELD_SAVEPOINT.sub("", sql)
+    return None if SAVEPOINT_STATEMENT.match(rest) else rest
+
 
 #: A driver placeholder (``%s``, ``%(name)s``); `statement_count` parses ``$1`` instead.
 _PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?s")
@@ -40,12 +49,12 @@ class StatementLog:
     @property
     def round_trips(self) -> int:
         """Strings sent (each one round trip), other than savepoint handling."""
-        return sum(1 for sql in self.statements if not SAVEPOINT_STATEMENT.match(sql))
+        return sum(1 for sql in self.statements if payload(sql) is not None)
 
     @property
     def count(self) -> int:
         """SQL statements in those strings."""
-        return sum(statement_count(sql) for sql in self.statements if not SAVEPOINT_STATEMENT.match(sql))
+        return sum(statement_count(rest) for sql in self.statements if (rest := payload(sql)) is not None)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pgtrigger
-from django.db import models, transaction
+from django.db import models
 from django.db.models.base import ModelBase
 
 from django_segments import conf, signals
@@ -185,7 +185,7 @@ class AbstractSpan(_Base, metaclass=SpanBase):
         check = not (adding and self.pk is None)
         with (
             typed_errors(),
-            transaction.atomic(using=kwargs.get("using")),
+            operations.atomic(using=kwargs.get("using")),
             signals.nested(self, "span", "create" if adding else "update"),
         ):
             super().save(*args, **kwargs)
@@ -203,7 +203,7 @@ class AbstractSpan(_Base, metaclass=SpanBase):
         specific = "soft_delete" if soft else "delete"
         with (
             typed_errors(),
-            transaction.atomic(),
+            operations.atomic(),
             signals.nested(self, "span", "delete_or_soft_delete", specific),
         ):
             if soft:
@@ -325,7 +325,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         # are not sent.
         with (
             typed_errors(type(self)),
-            transaction.atomic(using=kwargs.get("using")),
+            operations.atomic(using=kwargs.get("using")),
             signals.nested(self, "segment", "create" if adding else "update"),
             operations.checked_write(type(self), self.span_id),
         ):
@@ -340,7 +340,7 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         soft = self._segment_options().soft_delete
         with (
             typed_errors(type(self)),
-            transaction.atomic(),
+            operations.atomic(),
             signals.nested(self, "segment", "delete_or_soft_delete", "soft_delete" if soft else "delete"),
         ):
             if soft:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import psycopg
-from django.db import connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.utils import timezone
 
 from django_segments import signals
@@ -116,6 +116,96 @@ def _cursor(model: Any) -> Any:
     return connections[router.db_for_write(model)].cursor()
 
 
+@contextmanager
+def atomic(using: str | None = None) -> Iterator[None]:
+    """``transaction.atomic(using)`` whose savepoints travel with the next statement.
+
+    Inside a transaction, Django opens the block's savepoint in a round trip of its own.
+    Nothing before the block's first statement needs protecting, so `_HeldSavepoint` holds
+    the ``SAVEPOINT`` back and sends it in front of that statement, in one string (so too
+    the savepoints of blocks nested in this one). Django keeps its bookkeeping (savepoint
+    ids, ``on_commit`` callbacks, rollback on error); a block that sent nothing sends
+    neither its savepoint nor its ``RELEASE`` / ``ROLLBACK TO``. Outside a transaction the
+    block is ``transaction.atomic`` as it is.
+    """
+    connection = connections[using or DEFAULT_DB_ALIAS]
+    if not connection.in_atomic_block or _HeldSavepoint.METHODS[0] in vars(connection):
+        with transaction.atomic(using=using):
+            yield
+        return
+    with _HeldSavepoint(connection).installed(), transaction.atomic(using=using):
+        yield
+
+
+class _HeldSavepoint:
+    """`atomic`'s savepoints: the connection's savepoint methods hold every savepoint
+    opened in the block back, and an execute wrapper sends them in front of the next
+    statement. A savepoint released or rolled back before any statement was never sent:
+    nothing is sent for it.
+
+    NOTE - Django opens, releases and rolls back savepoints through the connection's
+    ``_savepoint`` / ``_savepoint_commit`` / ``_savepoint_rollback``; they are replaced on the
+    instance for the block only. Should Django stop calling them, its savepoints are sent
+    on their own, as without this class.
+    """
+
+    METHODS = ("_savepoint", "_savepoint_commit", "_savepoint_rollback")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.held: list[str] = []
+        self.dropped: set[str] = set()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        connection = self.connection
+        for name, method in zip(self.METHODS, (self.open, self.release, self.roll_back), strict=True):
+            setattr(connection, name, method)
+        # Innermost: the other wrappers see what Django sends, and the cursor is back on
+        # the statement's own result before they read it.
+        connection.execute_wrappers.append(self)
+        try:
+            yield
+        finally:
+            connection.execute_wrappers.remove(self)
+            for name in self.METHODS:
+                delattr(connection, name)
+
+    def open(self, sid: str) -> None:
+        self.held.append(sid)
+
+    def release(self, sid: str) -> None:
+        if sid in self.held:
+            self.held.remove(sid)
+        elif sid in self.dropped:
+            self.dropped.remove(sid)
+        else:
+            type(self.connection)._savepoint_commit(self.connection, sid)
+
+    def roll_back(self, sid: str) -> None:
+        if sid in self.held:  # Django releases it next
+            self.held.remove(sid)
+            self.dropped.add(sid)
+        else:
+            type(self.connection)._savepoint_rollback(self.connection, sid)
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not self.held:
+            return execute(sql, params, many, context)
+        count = len(self.held)
+        savepoints = "; ".join(self.connection.ops.savepoint_create_sql(sid) for sid in self.held)
+        self.held.clear()
+        cursor = context["cursor"]
+        if many or not _one_string(cursor):
+            with self.connection.cursor() as own:
+                own.execute(savepoints)
+            return execute(sql, params, many, context)
+        out = execute(f"{savepoints}; {sql}", params, many, context)
+        for _ in range(count):
+            cursor.nextset()  # past the savepoints, to the statement's own result
+        return out
+
+
 _DEFERRED: contextvars.ContextVar[set[Any] | None] = contextvars.ContextVar("segments_deferred", default=None)
 
 
@@ -136,7 +226,7 @@ def defer_checks(using: str | None = None) -> Iterator[None]:
     touched: set[Any] = set()
     token = _DEFERRED.set(touched)
     try:
-        with transaction.atomic(using=using):
+        with atomic(using=using):
             yield
             _DEFERRED.set(None)
             for model in sorted(touched, key=lambda m: m._meta.label):
@@ -276,7 +366,7 @@ def _operation(segment_model: Any) -> Iterator[Any]:
     nested). Yields a cursor; the operation sends `_lock` first."""
     with (
         typed_errors(segment_model),
-        transaction.atomic(using=router.db_for_write(segment_model)),
+        atomic(using=router.db_for_write(segment_model)),
         _cursor(segment_model) as cursor,
     ):
         yield cursor
