@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db import DataError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from psycopg._queries import _query2pg_client
 
 from django_segments.exceptions import SegmentsError
 from django_segments.ranges import operations
@@ -59,11 +60,22 @@ def test_an_operation_sends_its_savepoint_with_its_first_statement(rt) -> None:
         segment.split(rt.v(1))
     sent = strings(ctx)
     assert len(sent) == 2, sent  # [savepoint, lock, split, check], [release]
-    name = SAVEPOINT.match(sent[0])
-    assert name, sent
-    assert sent[0].startswith(f'SAVEPOINT "{name[1]}"; SELECT lower(current_range)')
-    assert sent[1] == f'RELEASE SAVEPOINT "{name[1]}"'
+    assert sent[0].startswith('SAVEPOINT "django_segments"; SELECT lower(current_range)'), sent
+    assert sent[1] == 'RELEASE SAVEPOINT "django_segments"'
     assert_valid(rt)
+
+
+def test_an_operation_sends_the_same_string_every_time() -> None:
+    """Django names every savepoint anew; the held one has one name, so psycopg parses
+    the operation's string once and serves it from its cache afterwards."""
+    span = build(BIGINT, 5)
+    segments = list(span.get_active_segments())
+    segments[0].split(BIGINT.v(1))
+    before = _query2pg_client.cache_info()
+    segments[2].split(BIGINT.v(5))
+    after = _query2pg_client.cache_info()
+    assert after.misses == before.misses
+    assert after.hits > before.hits
 
 
 def test_a_block_that_sends_nothing_sends_no_savepoint(scratch) -> None:

@@ -143,6 +143,11 @@ class _HeldSavepoint:
     statement. A savepoint released or rolled back before any statement was never sent:
     nothing is sent for it.
 
+    Every savepoint sent here has the same name (`NAME`): Postgres allows repeated names
+    and ``RELEASE`` / ``ROLLBACK TO`` act on the newest one, which is the innermost block,
+    as blocks nest. So an operation sends the same string every time (Django names each
+    savepoint anew), and psycopg's cache of parsed queries keeps serving it.
+
     NOTE - Django opens, releases and rolls back savepoints through the connection's
     ``_savepoint`` / ``_savepoint_commit`` / ``_savepoint_rollback``; they are replaced on the
     instance for the block only. Should Django stop calling them, its savepoints are sent
@@ -150,11 +155,13 @@ class _HeldSavepoint:
     """
 
     METHODS = ("_savepoint", "_savepoint_commit", "_savepoint_rollback")
+    NAME = '"django_segments"'
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
-        self.held: list[str] = []
-        self.dropped: set[str] = set()
+        self.held: list[str] = []  # opened, not sent yet
+        self.sent: set[str] = set()  # sent as NAME
+        self.dropped: set[str] = set()  # rolled back before they were sent
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -179,6 +186,9 @@ class _HeldSavepoint:
             self.held.remove(sid)
         elif sid in self.dropped:
             self.dropped.remove(sid)
+        elif sid in self.sent:
+            self.sent.remove(sid)
+            self._send(f"RELEASE SAVEPOINT {self.NAME}")
         else:
             type(self.connection)._savepoint_commit(self.connection, sid)
 
@@ -186,19 +196,25 @@ class _HeldSavepoint:
         if sid in self.held:  # Django releases it next
             self.held.remove(sid)
             self.dropped.add(sid)
+        elif sid in self.sent:
+            self._send(f"ROLLBACK TO SAVEPOINT {self.NAME}")
         else:
             type(self.connection)._savepoint_rollback(self.connection, sid)
+
+    def _send(self, sql: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql)
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         if not self.held:
             return execute(sql, params, many, context)
         count = len(self.held)
-        savepoints = "; ".join(self.connection.ops.savepoint_create_sql(sid) for sid in self.held)
+        savepoints = "; ".join([f"SAVEPOINT {self.NAME}"] * count)
+        self.sent.update(self.held)
         self.held.clear()
         cursor = context["cursor"]
         if many or not _one_string(cursor):
-            with self.connection.cursor() as own:
-                own.execute(savepoints)
+            self._send(savepoints)
             return execute(sql, params, many, context)
         out = execute(f"{savepoints}; {sql}", params, many, context)
         for _ in range(count):
