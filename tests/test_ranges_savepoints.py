@@ -183,3 +183,26 @@ def test_a_nested_block_that_sent_nothing_sends_no_rollback(scratch) -> None:
     assert len(sent) == 3, sent  # [savepoint, insert], [insert], [release]
     assert not any("ROLLBACK" in sql for sql in sent)
     assert one("SELECT count(*) FROM scratch") == 2
+
+
+def test_rows_written_come_back_through_the_fields_converters() -> None:
+    """`_instances` applies Django's converters to the rows an operation returns; they are
+    built once per connection and model."""
+    span = build(BIGINT, 5)
+    wrapper = connections["default"]
+    names, compiler, converters = operations._converters(BIGINT.segment, "default")
+    assert operations._converters(BIGINT.segment, "default")[1] is compiler
+    assert names == [f.attname for f in BIGINT.segment._meta.concrete_fields]
+    label = names.index("label")
+    expression = BIGINT.segment._meta.get_field("label").get_col(BIGINT.seg_table)
+    shout = {label: ([lambda value, expression, connection: f"{value}!"], expression)}
+    cache = wrapper.__dict__["_segments_converters"]
+    cache[BIGINT.segment] = (names, compiler, shout)
+    try:
+        segment = span.first_segment
+        segment.label = "x"
+        segment.save()
+        upper = segment.split(BIGINT.v(1))
+    finally:
+        cache[BIGINT.segment] = (names, compiler, converters)
+    assert (segment.label, upper.label) == ("x!", "x!")

@@ -418,12 +418,24 @@ def _remove_sql(t: Tables, where: str) -> str:
 def _instances(model: Any, using: str, rows: list[tuple[Any, ...]]) -> list[Any]:
     """Model instances from rows of all concrete columns in field order (what ``RETURNING``
     gives back), with Django's field converters applied as a queryset would."""
-    fields = model._meta.concrete_fields
-    compiler = model._base_manager.db_manager(using).all().query.get_compiler(using)
-    converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in fields])
+    names, compiler, converters = _converters(model, using)
     values = compiler.apply_converters(rows, converters) if converters else rows
-    names = [f.attname for f in fields]
     return [model.from_db(using, names, tuple(row)) for row in values]
+
+
+def _converters(model: Any, using: str) -> tuple[list[str], Any, dict[int, Any]]:
+    """`_instances`' field names, compiler and converters of ``model`` on ``using``, built
+    once per connection (converters are bound to it; connections are per thread)."""
+    connection = connections[using]
+    cache = connection.__dict__.setdefault("_segments_converters", {})
+    try:
+        return cast(tuple[list[str], Any, dict[int, Any]], cache[model])
+    except KeyError:
+        fields = model._meta.concrete_fields
+        compiler = model._base_manager.db_manager(using).all().query.get_compiler(using)
+        converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in fields])
+        cache[model] = ([f.attname for f in fields], compiler, converters)
+        return cast(tuple[list[str], Any, dict[int, Any]], cache[model])
 
 
 def _adopt(instance: Any, rows: list[tuple[Any, ...]] | None) -> Any:
