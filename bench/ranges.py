@@ -276,15 +276,35 @@ def _once(side: Callable[[Operation, Fixture], tuple[float, StatementLog]], op: 
     return result
 
 
-def measure(op: Operation, fx: Fixture, reps: int) -> dict[str, Any]:
-    """Median time and statement counts of ``op`` on ``fx``, library next to baseline."""
+#: Seconds of measuring per side that decide the repetitions of a fast operation.
+BUDGET_S = 0.05
+#: At most this many repetitions per side.
+MAX_REPS = 41
+
+
+def repetitions(least: int, warm_up_s: float, most: int = MAX_REPS) -> int:
+    """Repetitions per side: ``least`` for slow operations, more (up to ``most``) for fast
+    ones, whose medians a few slow rounds of a noisy machine would otherwise decide."""
+    if warm_up_s <= 0:
+        return most
+    return max(least, min(most, int(BUDGET_S / warm_up_s)))
+
+
+def measure(op: Operation, fx: Fixture, reps: int, most: int = MAX_REPS) -> dict[str, Any]:
+    """Median time and statement counts of ``op`` on ``fx``, library next to baseline.
+
+    ``reps`` is the least number of repetitions per side; `repetitions` adds more for
+    fast operations (up to ``most``), from the time of the warm-up round.
+    """
     sides = {"library": _library, "baseline": _baseline}
     times: dict[str, list[float]] = {"library": [], "baseline": []}
     counts: dict[str, set[int]] = {"library": set(), "baseline": set()}
     trips: dict[str, set[int]] = {"library": set(), "baseline": set()}
     sample: dict[str, list[str]] = {}
-    for rep in range(reps + 1):  # the first round warms caches and is not recorded
+    rounds, rep = reps, 0
+    while rep <= rounds:  # the first round warms caches and is not recorded
         order = ["library", "baseline"] if rep % 2 else ["baseline", "library"]
+        warm_up = 0.0
         for name in order:
             seconds, log = _once(sides[name], op, fx)
             counts[name].add(log.count)
@@ -292,6 +312,10 @@ def measure(op: Operation, fx: Fixture, reps: int) -> dict[str, Any]:
             sample[name] = log.statements
             if rep:
                 times[name].append(seconds)
+            warm_up = max(warm_up, seconds)
+        if not rep:
+            rounds = repetitions(reps, warm_up, most)
+        rep += 1
     lib, base = median(times["library"]), median(times["baseline"])
     return {
         "model": fx.model.key,
@@ -305,6 +329,7 @@ def measure(op: Operation, fx: Fixture, reps: int) -> dict[str, Any]:
         "library_ms": ms(lib),
         "baseline_ms": ms(base),
         "ratio": ratio(lib, base),
+        "repetitions": rounds,
         "library_sql": sample["library"],
     }
 
@@ -313,6 +338,7 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Run every operation on every model and size; return the ``ranges`` results."""
     sizes = [10, 100] if quick else [10, 1_000, 10_000]
     reps = 3 if quick else 5
+    most = reps if quick else MAX_REPS
     rows: list[dict[str, Any]] = []
     for model in models():
         fixtures = [build(model, size) for size in sizes]
@@ -322,13 +348,19 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
                 if not op.applies(model):
                     continue
                 try:
-                    row = measure(op, fx, reps)
+                    row = measure(op, fx, reps, most)
                 except Exception as exc:  # report, keep benchmarking the rest
                     row = {"model": model.key, "op": op.name, "segments": fx.size, "error": repr(exc)}
                 rows.append(row)
                 log(_line(row))
             vacuum(model.names["span"], model.names["seg"])
-    return {"sizes": sizes, "repetitions": reps, "rows": rows, "constant": constant_counts(rows)}
+    return {
+        "sizes": sizes,
+        "repetitions": reps,
+        "max_repetitions": most,
+        "rows": rows,
+        "constant": constant_counts(rows),
+    }
 
 
 def constant_counts(rows: list[dict[str, Any]]) -> dict[str, bool]:

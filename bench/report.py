@@ -93,10 +93,15 @@ def _meta(meta: dict[str, Any]) -> str:
     )
 
 
+def _reps(ranges: dict[str, Any]) -> str:
+    least, most = ranges["repetitions"], ranges.get("max_repetitions", ranges["repetitions"])
+    return str(least) if most == least else f"{least}-{most} (more for faster operations)"
+
+
 def _ranges(ranges: dict[str, Any]) -> str:
     sizes = ranges["sizes"]
     lines = [
-        f"Range operations: median of {ranges['repetitions']}; per span size: statements library/baseline"
+        f"Range operations: median of {_reps(ranges)}; per span size: statements library/baseline"
         " (round trips library/baseline), time library/baseline in ms, ratio",
         f"{'model':7}{'operation':22}" + "".join(f"{'n=' + str(n):>36}" for n in sizes),
     ]
