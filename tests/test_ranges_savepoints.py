@@ -60,8 +60,8 @@ def test_an_operation_sends_its_savepoint_with_its_first_statement(rt) -> None:
         segment.split(rt.v(1))
     sent = strings(ctx)
     assert len(sent) == 2, sent  # [savepoint, lock, split, check], [release]
-    assert sent[0].startswith('SAVEPOINT "django_segments"; SELECT lower(current_range)'), sent
-    assert sent[1] == 'RELEASE SAVEPOINT "django_segments"'
+    assert sent[0].startswith('SAVEPOINT "django_segments_0"; SELECT lower(current_range)'), sent
+    assert sent[1] == 'RELEASE SAVEPOINT "django_segments_0"'
     assert_valid(rt)
 
 
@@ -206,3 +206,20 @@ def test_rows_written_come_back_through_the_fields_converters() -> None:
     finally:
         cache[BIGINT.segment] = (names, compiler, converters)
     assert (segment.label, upper.label) == ("x!", "x!")
+
+
+def test_savepoints_open_together_have_their_own_names(scratch) -> None:
+    """Rolling back to an outer savepoint undoes what came after it, inner ones included,
+    as under Django's names (not the newest savepoint of a shared name)."""
+    with CaptureQueriesContext(connection) as ctx, operations.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO scratch VALUES (1)")
+        outer = transaction.savepoint()
+        cursor.execute("INSERT INTO scratch VALUES (2)")
+        transaction.savepoint()
+        cursor.execute("INSERT INTO scratch VALUES (3)")
+        transaction.savepoint_rollback(outer)
+        assert one("SELECT array_agg(n ORDER BY n) FROM scratch") == [1]
+        transaction.savepoint_commit(outer)  # the inner one went with the rollback
+    names = [m[1] for sql in strings(ctx) for m in re.finditer(r'SAVEPOINT "([^"]+)"', sql)]
+    assert names[:3] == ["django_segments_0", "django_segments_1", "django_segments_2"], names
+    assert one("SELECT array_agg(n ORDER BY n) FROM scratch") == [1]

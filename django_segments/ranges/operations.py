@@ -143,10 +143,11 @@ class _HeldSavepoint:
     statement. A savepoint released or rolled back before any statement was never sent:
     nothing is sent for it.
 
-    Every savepoint sent here has the same name (`NAME`): Postgres allows repeated names
-    and ``RELEASE`` / ``ROLLBACK TO`` act on the newest one, which is the innermost block,
-    as blocks nest. So an operation sends the same string every time (Django names each
-    savepoint anew), and psycopg's cache of parsed queries keeps serving it.
+    A savepoint sent here is named by its depth in the block (``"django_segments_0"``
+    for the block's own, ``_1`` for one nested in it, ...), not by Django's name, which is
+    new every time: so an operation sends the same string every time, and psycopg's cache
+    of parsed queries keeps serving it. Savepoints open at the same time have different
+    names, so releasing or rolling back one acts on it as it would under Django's name.
 
     NOTE - Django opens, releases and rolls back savepoints through the connection's
     ``_savepoint`` / ``_savepoint_commit`` / ``_savepoint_rollback``; they are replaced on the
@@ -155,12 +156,11 @@ class _HeldSavepoint:
     """
 
     METHODS = ("_savepoint", "_savepoint_commit", "_savepoint_rollback")
-    NAME = '"django_segments"'
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
+        self.names: dict[str, str] = {}  # Django's name -> ours, of every open savepoint
         self.held: list[str] = []  # opened, not sent yet
-        self.sent: set[str] = set()  # sent as NAME
         self.dropped: set[str] = set()  # rolled back before they were sent
 
     @contextmanager
@@ -179,16 +179,17 @@ class _HeldSavepoint:
                 delattr(connection, name)
 
     def open(self, sid: str) -> None:
+        self.names[sid] = self.connection.ops.quote_name(f"django_segments_{len(self.names)}")
         self.held.append(sid)
 
     def release(self, sid: str) -> None:
+        name = self.names.pop(sid, None)
         if sid in self.held:
             self.held.remove(sid)
         elif sid in self.dropped:
             self.dropped.remove(sid)
-        elif sid in self.sent:
-            self.sent.remove(sid)
-            self._send(f"RELEASE SAVEPOINT {self.NAME}")
+        elif name is not None:
+            self._send(f"RELEASE SAVEPOINT {name}")
         else:
             type(self.connection)._savepoint_commit(self.connection, sid)
 
@@ -196,8 +197,8 @@ class _HeldSavepoint:
         if sid in self.held:  # Django releases it next
             self.held.remove(sid)
             self.dropped.add(sid)
-        elif sid in self.sent:
-            self._send(f"ROLLBACK TO SAVEPOINT {self.NAME}")
+        elif sid in self.names:
+            self._send(f"ROLLBACK TO SAVEPOINT {self.names[sid]}")
         else:
             type(self.connection)._savepoint_rollback(self.connection, sid)
 
@@ -209,8 +210,7 @@ class _HeldSavepoint:
         if not self.held:
             return execute(sql, params, many, context)
         count = len(self.held)
-        savepoints = "; ".join([f"SAVEPOINT {self.NAME}"] * count)
-        self.sent.update(self.held)
+        savepoints = "; ".join(f"SAVEPOINT {self.names[sid]}" for sid in self.held)
         self.held.clear()
         cursor = context["cursor"]
         if many or not _one_string(cursor):
