@@ -118,6 +118,7 @@ class _Collector:
         suffix = uuid.uuid4().hex[:10]
         self.stage = f"segments_stage_{suffix}"
         self.desired = f"segments_desired_{suffix}"
+        self.diff = f"segments_diff_{suffix}"
         self.warnings: list[str] = []
 
     def collect(self) -> str:
@@ -134,10 +135,13 @@ class _Collector:
         if not parts:
             return "(SELECT NULL::text AS member_id WHERE false)"
         union = " UNION ".join(f"({part})" for part in parts)
+        # NOTE - a semi-join from the member table: each existing member comes out once,
+        # however often the definitions name it, without a DISTINCT over a million texts
+        # (half the time of DISTINCT + EXISTS at a million ids). The id is the member's
+        # own key as text, the form every definition's ids are cast to.
         selected = (
-            f"SELECT DISTINCT u.id AS member_id FROM ({union}) AS u(id) "
-            f"WHERE EXISTS (SELECT 1 FROM {self.member_table} m "
-            f"WHERE m.{self.pk_column} = u.id::{self.pk_type})"
+            f"SELECT m.{self.pk_column}::text AS member_id FROM {self.member_table} AS m "
+            f"WHERE m.{self.pk_column} IN (SELECT u.id::{self.pk_type} FROM ({union}) AS u(id))"
         )
         if not params:
             # E.g. SQL only (the common case): no second copy of a million ids; the diff
@@ -154,7 +158,7 @@ class _Collector:
 
     def drop(self) -> None:
         """Drop the temporary tables (also dropped with the session)."""
-        self.cursor.execute(f"DROP TABLE IF EXISTS {self.stage}, {self.desired}")
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.stage}, {self.desired}, {self.diff}")
 
     def _stage_sql(self) -> str:
         self.cursor.execute(f"CREATE TEMP TABLE {self.stage} (member_id text)")
@@ -213,37 +217,57 @@ def _listing(what: str, values: list[str]) -> str:
     return f"{len(values)} {what}(s) skipped: {shown}"
 
 
-_APPLY = """
-WITH current AS (
+_DIFF = """
+CREATE TEMP TABLE {diff} AS
+-- One full join finds both who enters and who leaves (one pass over each side).
+SELECT d.member_id AS entering, c.id AS leaving
+FROM {desired} AS d FULL JOIN (
     SELECT id, member_id FROM {membership}
     WHERE segment_id = %(segment)s AND upper_inf(period)
-), diff AS MATERIALIZED (
-    -- One full join finds both who entered and who left (one pass over each side).
-    SELECT d.member_id AS entering, c.id AS leaving
-    FROM {desired} d FULL JOIN current c ON c.member_id = d.member_id
-    WHERE d.member_id IS NULL OR c.id IS NULL
-), closed AS (
-    UPDATE {membership} AS m SET period = tstzrange(lower(m.period), %(stamp)s, '[)')
-    FROM diff WHERE m.id = diff.leaving
-    RETURNING 1
-), opened AS (
-    INSERT INTO {membership} (segment_id, member_id, period)
-    SELECT %(segment)s, diff.entering, tstzrange(%(stamp)s, NULL, '[)') FROM diff
-    WHERE diff.entering IS NOT NULL
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed),
-       (SELECT count(*) FROM current)
+) AS c ON c.member_id = d.member_id
+WHERE d.member_id IS NULL OR c.id IS NULL
+-- In key order: the periods are then closed in about the order they lie in the table and
+-- its indexes (in the order the join gives, closing 500,000 took a third longer).
+ORDER BY leaving, entering
 """
 
+_CLOSE = """
+UPDATE {membership} AS m SET period = tstzrange(lower(m.period), %(stamp)s, '[)')
+FROM {diff} AS diff WHERE diff.leaving IS NOT NULL AND m.id = diff.leaving
+"""
 
-def _apply(cursor: CursorWrapper, segment_id: int, desired: str, stamp: datetime) -> tuple[int, int, int]:
-    """Close and open periods in one statement; return ``(entered, exited, count)``."""
+_OPEN = """
+INSERT INTO {membership} (segment_id, member_id, period)
+SELECT %(segment)s, diff.entering, tstzrange(%(stamp)s, NULL, '[)') FROM {diff} AS diff
+WHERE diff.entering IS NOT NULL
+"""
+
+_COUNT = "SELECT count(*) FROM {membership} WHERE segment_id = %(segment)s AND upper_inf(period)"
+
+
+def _apply(
+    cursor: CursorWrapper, segment_id: int, desired: str, diff: str, stamp: datetime
+) -> tuple[int, int, int]:
+    """Close and open periods; return ``(entered, exited, count)``.
+
+    NOTE - the differences go into a temporary table first, so the statements that
+    close and open periods are planned for their real number: one statement with the
+    difference as a CTE was planned for a guess, and closing 500,000 periods then
+    probed the primary key once per period. The segment's advisory lock keeps other
+    refreshes of it out between the statements.
+    """
     table = connections[writer_alias()].ops.quote_name(Membership._meta.db_table)
-    cursor.execute(_APPLY.format(membership=table, desired=desired), {"stamp": stamp, "segment": segment_id})
-    entered, exited, before = cursor.fetchone()
-    # NOTE - every part of one statement sees the same snapshot: "current" is as it was.
-    return int(entered), int(exited), int(before) + int(entered) - int(exited)
+    names = {"membership": table, "desired": desired, "diff": diff}
+    params = {"stamp": stamp, "segment": segment_id}
+    cursor.execute(_DIFF.format(**names), params)
+    cursor.execute(f"ANALYZE {diff}")
+    cursor.execute(_CLOSE.format(**names), params)
+    exited = cursor.rowcount
+    cursor.execute(_OPEN.format(**names), params)
+    entered = cursor.rowcount
+    cursor.execute(_COUNT.format(**names), params)
+    (count,) = cursor.fetchone()
+    return int(entered), int(exited), int(count)
 
 
 def refresh(segment: UserSegment) -> RefreshResult:
@@ -282,7 +306,7 @@ def _refresh_in_transaction(
         stamp = _lock(cursor, segment.pk)
         collector = _Collector(cursor, segment, alias)
         desired = collector.collect()
-        entered, exited, count = _apply(cursor, segment.pk, desired, stamp)
+        entered, exited, count = _apply(cursor, segment.pk, desired, collector.diff, stamp)
         collector.drop()
         duration = timedelta(seconds=time.monotonic() - started)
         warnings = "\n".join(collector.warnings)
