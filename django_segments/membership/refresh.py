@@ -258,7 +258,7 @@ def _apply(
     """
     table = connections[writer_alias()].ops.quote_name(Membership._meta.db_table)
     names = {"membership": table, "desired": desired, "diff": diff}
-    params = {"stamp": stamp, "segment": segment_id}
+    params: dict[str, Any] = {"stamp": stamp, "segment": segment_id}
     cursor.execute(_DIFF.format(**names), params)
     cursor.execute(f"ANALYZE {diff}")
     cursor.execute(_CLOSE.format(**names), params)
