@@ -25,6 +25,9 @@ pytestmark = pytest.mark.django_db
 
 SAVEPOINT = re.compile(r'^SAVEPOINT "([^"]+)"')
 
+#: ``transaction.savepoint`` was renamed ``savepoint_create`` in Django 6.1.
+savepoint = getattr(transaction, "savepoint_create", transaction.savepoint)
+
 
 def strings(ctx: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in ctx.captured_queries]
@@ -213,9 +216,9 @@ def test_savepoints_open_together_have_their_own_names(scratch) -> None:
     as under Django's names (not the newest savepoint of a shared name)."""
     with CaptureQueriesContext(connection) as ctx, operations.atomic(), connection.cursor() as cursor:
         cursor.execute("INSERT INTO scratch VALUES (1)")
-        outer = transaction.savepoint()
+        outer = savepoint()
         cursor.execute("INSERT INTO scratch VALUES (2)")
-        transaction.savepoint()
+        savepoint()
         cursor.execute("INSERT INTO scratch VALUES (3)")
         transaction.savepoint_rollback(outer)
         assert one("SELECT array_agg(n ORDER BY n) FROM scratch") == [1]
