@@ -161,7 +161,6 @@ class _HeldSavepoint:
         self.connection = connection
         self.names: dict[str, str] = {}  # Django's name -> ours, of every open savepoint
         self.held: list[str] = []  # opened, not sent yet
-        self.dropped: set[str] = set()  # rolled back before they were sent
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -186,18 +185,15 @@ class _HeldSavepoint:
         name = self.names.pop(sid, None)
         if sid in self.held:
             self.held.remove(sid)
-        elif sid in self.dropped:
-            self.dropped.remove(sid)
         elif name is not None:
             self._send(f"RELEASE SAVEPOINT {name}")
         else:
             type(self.connection)._savepoint_commit(self.connection, sid)
 
     def roll_back(self, sid: str) -> None:
-        if sid in self.held:  # Django releases it next
-            self.held.remove(sid)
-            self.dropped.add(sid)
-        elif sid in self.names:
+        if sid in self.held:
+            return  # nothing was sent since it opened: nothing to undo (Django releases it next)
+        if sid in self.names:
             self._send(f"ROLLBACK TO SAVEPOINT {self.names[sid]}")
         else:
             type(self.connection)._savepoint_rollback(self.connection, sid)
@@ -217,8 +213,7 @@ class _HeldSavepoint:
             self._send(savepoints)
             return execute(sql, params, many, context)
         out = execute(f"{savepoints}; {sql}", params, many, context)
-        for _ in range(count):
-            cursor.nextset()  # past the savepoints, to the statement's own result
+        _leading_rows(cursor, count)  # past the savepoints, to the statement's own result
         return out
 
 
@@ -321,6 +316,16 @@ def _joined(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
 def _rows(cursor: Any) -> list[tuple[Any, ...]] | None:
     """The current result's rows; None for a statement that returns none."""
     return cursor.fetchall() if cursor.description is not None else None
+
+
+def _leading_rows(cursor: Any, count: int) -> list[list[tuple[Any, ...]] | None]:
+    """The rows of the first ``count`` statements of a string sent in front of another's,
+    leaving the cursor on that statement's own result, where its caller reads."""
+    leading = []
+    for _ in range(count):
+        leading.append(_rows(cursor))
+        cursor.nextset()
+    return leading
 
 
 def _span_row(t: Tables, span_id: Any) -> Statement:
@@ -426,16 +431,14 @@ def _instances(model: Any, using: str, rows: list[tuple[Any, ...]]) -> list[Any]
 def _converters(model: Any, using: str) -> tuple[list[str], Any, dict[int, Any]]:
     """`_instances`' field names, compiler and converters of ``model`` on ``using``, built
     once per connection (converters are bound to it; connections are per thread)."""
-    connection = connections[using]
-    cache = connection.__dict__.setdefault("_segments_converters", {})
-    try:
-        return cast(tuple[list[str], Any, dict[int, Any]], cache[model])
-    except KeyError:
+    cache: dict[Any, tuple[list[str], Any, dict[int, Any]]]
+    cache = connections[using].__dict__.setdefault("_segments_converters", {})
+    if model not in cache:
         fields = model._meta.concrete_fields
         compiler = model._base_manager.db_manager(using).all().query.get_compiler(using)
         converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in fields])
         cache[model] = ([f.attname for f in fields], compiler, converters)
-        return cast(tuple[list[str], Any, dict[int, Any]], cache[model])
+    return cache[model]
 
 
 def _adopt(instance: Any, rows: list[tuple[Any, ...]] | None) -> Any:
@@ -1006,9 +1009,7 @@ def _carried(
             return execute(sql, params, many, context)
         joined, values = _joined([*before, (sql, list(params or [])), *tail])
         out = execute(joined, values, many, context)
-        for _ in before:
-            results.append(_rows(cursor))
-            cursor.nextset()
+        results.extend(_leading_rows(cursor, len(before)))
         state["after"] = state["after"] and not tail
         return out
 
