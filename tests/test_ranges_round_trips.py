@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.test.utils import CaptureQueriesContext
 
 from bench.measure import payload, statement_count
+from django_segments import signals
 from django_segments.exceptions import ContainmentError, IncorrectSegmentRangeError, SegmentsError
 from django_segments.ranges.operations import defer_checks
 from tests.ranges_helpers import BIGINT, INT, assert_valid
@@ -25,10 +26,10 @@ pytestmark = pytest.mark.django_db
 #: finalize's two statements (SET CONSTRAINTS ... IMMEDIATE; SET CONSTRAINTS ... DEFERRED).
 #: Brackets show what travels in one round trip.
 EXPECTED = {
-    "span.append": (5, 2),  # [lock], [new segment, span, check]
+    "span.append": (5, 1),  # [lock, new segment, span, check] (the instance's bounds are current)
     "span.shift_by_value": (5, 1),  # [lock, span (returning its range), segments, check]
-    "span.shift_lower_to_value": (5, 2),  # [lock], [span, one statement removes and clips, check]
-    "span.shift_upper_by_value": (5, 2),
+    "span.shift_lower_to_value": (5, 1),  # [lock, span, one statement removes and clips, check]
+    "span.shift_upper_by_value": (5, 1),
     "segment.insert": (5, 1),  # [lock, one statement removes, clips and cuts, new segment, check]
     "segment.split": (4, 1),  # [lock, one statement that writes and returns both rows, check]
     "segment.merge_into_lower": (4, 1),  # [lock, one statement that writes and returns, check]
@@ -66,16 +67,59 @@ def test_statements_per_operation(rt, name) -> None:
     assert "IMMEDIATE; SET CONSTRAINTS" in checks[0]
 
 
-@pytest.mark.parametrize(("rt", "expected"), [(INT, (2, 2)), (BIGINT, (1, 1))], ids=str)
-def test_statements_to_create_a_span(rt, expected) -> None:
-    """Tiling: the span and its covering segment. Gaps allowed: the span. A key the database
-    assigns cannot have segments yet, so the check is left to commit."""
+@pytest.mark.parametrize("rt", [INT, BIGINT], ids=str)
+def test_statements_to_create_a_span(rt) -> None:
+    """Tiling: one statement inserts the span and its covering segment. Gaps allowed: the
+    span. A key the database assigns cannot have segments yet, so the check is left to
+    commit."""
     with CaptureQueriesContext(connection) as ctx:
         span = rt.span.objects.create(current_range=rt.r(0, 10))
-    assert counts(ctx) == expected, "\n".join(sent(ctx))
+    assert counts(ctx) == (1, 1), "\n".join(sent(ctx))
     assert [(s.segment_range.lower, s.segment_range.upper) for s in span.get_active_segments()] == (
         [(rt.v(0), rt.v(10))] if rt.tiling else []
     )
+    assert_valid(rt)
+
+
+@pytest.mark.parametrize(
+    "signal", [pre_save, post_save, signals.segment_pre_create, signals.segment_post_create]
+)
+def test_a_first_segment_someone_listens_to_is_saved_by_django(signal) -> None:
+    """Its save signals are sent with the span saved and the segment as Django saves it:
+    the segment is then an ``INSERT`` of its own, after the span's."""
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append((instance.span_id is not None, instance.segment_range.upper))
+
+    signal.connect(receiver, sender=INT.segment)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            span = INT.span.objects.create(current_range=INT.r(0, 10))
+    finally:
+        signal.disconnect(receiver, sender=INT.segment)
+    assert counts(ctx) == (2, 2), "\n".join(sent(ctx))
+    assert seen == [(True, 10)]
+    assert [s.segment_range.upper for s in span.get_active_segments()] == [10]
+
+
+def test_the_first_segment_in_the_spans_statement_gets_its_defaults_and_key() -> None:
+    """The segment's fields come from Django (defaults, ``pre_save``); its key and columns
+    from the statement's ``RETURNING``; the span's key from the span's."""
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        seen.append((created, instance.pk))
+
+    post_save.connect(receiver, sender=INT.span)
+    try:
+        span = INT.span.objects.create(current_range=INT.r(0, 10), name="s")
+    finally:
+        post_save.disconnect(receiver, sender=INT.span)
+    (segment,) = INT.segment.objects.filter(span=span)
+    assert seen == [(True, span.pk)]
+    assert (segment.label, segment.weight, segment.deleted_at) == ("", 1, None)
+    assert segment.segment_range == span.current_range
 
 
 @pytest.mark.parametrize(("rt", "expected"), [(INT, (4, 2)), (BIGINT, (3, 2))], ids=str)
@@ -211,3 +255,61 @@ def test_a_save_that_writes_nothing_still_locks_and_checks() -> None:
     assert strings[0].startswith("SELECT 1 FROM"), strings
     assert "FOR NO KEY UPDATE" in strings[0]
     assert strings[1].startswith("SET CONSTRAINTS"), strings
+
+
+def test_a_hard_span_delete_is_one_round_trip_with_djangos_result() -> None:
+    """The segments' ``DELETE`` and the span's travel in one string; the result is what
+    Django's collector returns."""
+    span = build(BIGINT, 5)
+    key = span.pk
+    empty = BIGINT.span.objects.create(current_range=BIGINT.r(0, 10))
+    with CaptureQueriesContext(connection) as ctx:
+        result = span.delete()
+    assert counts(ctx) == (2, 1), "\n".join(sent(ctx))
+    assert result == (6, {BIGINT.segment._meta.label: 5, BIGINT.span._meta.label: 1})
+    assert span.pk is None
+    assert not BIGINT.span.objects.filter(pk=key).exists()
+    assert not BIGINT.segment.all_objects.filter(span_id=key).exists()
+    assert empty.delete() == (1, {BIGINT.span._meta.label: 1})  # no segment: none counted
+    assert_valid(BIGINT)
+
+
+def test_a_hard_span_delete_with_per_segment_signals_is_left_to_the_collector() -> None:
+    """A ``pre_delete`` receiver of the segments makes Django fetch and signal each one:
+    the collector deletes, with the same result."""
+    span = build(BIGINT, 5)
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance.pk)
+
+    pre_delete.connect(receiver, sender=BIGINT.segment)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            result = span.delete()
+    finally:
+        pre_delete.disconnect(receiver, sender=BIGINT.segment)
+    assert len(seen) == 5
+    assert counts(ctx)[1] >= 3, "\n".join(sent(ctx))  # read the segments, delete them, the span
+    assert result == (6, {BIGINT.segment._meta.label: 5, BIGINT.span._meta.label: 1})
+
+
+def test_a_hard_span_delete_sends_djangos_signals_around_its_string() -> None:
+    span = build(BIGINT, 3)
+    key = span.pk
+    seen: list[Any] = []
+
+    def before(sender: Any, instance: Any, origin: Any, **kwargs: Any) -> None:
+        seen.append(("pre", instance.pk, origin is span, BIGINT.segment.objects.filter(span_id=key).count()))
+
+    def after(sender: Any, instance: Any, origin: Any, **kwargs: Any) -> None:
+        seen.append(("post", instance.pk, origin is span, BIGINT.segment.objects.filter(span_id=key).count()))
+
+    pre_delete.connect(before, sender=BIGINT.span)
+    post_delete.connect(after, sender=BIGINT.span)
+    try:
+        span.delete()
+    finally:
+        pre_delete.disconnect(before, sender=BIGINT.span)
+        post_delete.disconnect(after, sender=BIGINT.span)
+    assert seen == [("pre", key, True, 3), ("post", key, True, 0)]

@@ -188,14 +188,16 @@ class AbstractSpan(_Base, metaclass=SpanBase):
             operations.atomic(using=kwargs.get("using")),
             signals.nested(self, "span", "create" if adding else "update"),
         ):
-            super().save(*args, **kwargs)
             segment_model = getattr(type(self), "_segment_model", None)
             if adding and not self._span_options().allow_span_gaps:
-                operations.create_first_segment(self, check=check)
-            elif segment_model is not None and check:
-                # Check now (like every operation), so a violation is a typed error here
-                # and post signals are sent only for a valid change.
-                operations.finalize(segment_model)
+                with operations.first_segment(self, check=check):
+                    super().save(*args, **kwargs)
+            else:
+                super().save(*args, **kwargs)
+                if segment_model is not None and check:
+                    # Check now (like every operation), so a violation is a typed error
+                    # here and post signals are sent only for a valid change.
+                    operations.finalize(segment_model)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         """Soft-delete (``SpanConfig.soft_delete``) or delete the span and its segments."""
@@ -203,12 +205,12 @@ class AbstractSpan(_Base, metaclass=SpanBase):
         specific = "soft_delete" if soft else "delete"
         with (
             typed_errors(),
-            operations.atomic(),
+            operations.atomic(using=kwargs.get("using")),
             signals.nested(self, "span", "delete_or_soft_delete", specific),
         ):
             if soft:
                 return operations.soft_delete_span(self)
-            return super().delete(*args, **kwargs)
+            return operations.hard_delete_span(self, *args, **kwargs)
 
     # --- operations --------------------------------------------------------------------
 

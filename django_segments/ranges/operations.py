@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, DataError, IntegrityError, connections, router, transaction
+from django.db.models import Q, QuerySet
+from django.db.models import signals as model_signals
+from django.db.models.deletion import Collector
+from django.db.models.sql import DeleteQuery
 from django.utils import timezone
 
 from django_segments import signals
@@ -32,6 +36,7 @@ from django_segments.exceptions import (
     IncorrectSpanRangeError,
     RangeValueError,
     SegmentOperationError,
+    SegmentsError,
 )
 from django_segments.ranges.ddl import SpanCheckTrigger, pgid, qn
 from django_segments.ranges.errors import typed_errors
@@ -459,26 +464,86 @@ def _adopt(instance: Any, rows: list[tuple[Any, ...]] | None) -> Any:
     return other
 
 
-def _target(kind: RangeKind, current: Any, to: Any, delta: Any, what: str) -> Any:
-    if (to is None) == (delta is None):
-        raise RangeValueError(f"{what}: give exactly one of to_value or delta_value")
-    if to is not None:
-        return kind.check_value(to, f"{what} to_value")
-    return current + kind.check_delta(delta, f"{what} delta_value")
-
-
 # --- span operations ------------------------------------------------------------------
 
 
+class _StaleBoundsError(Exception):
+    """The span row read under the lock does not hold the bounds an operation assumed."""
+
+
+def _guessing(span: Any, model: Any, attempt: Callable[[tuple[Any, Any] | None], Any]) -> Any:
+    """Run an operation that needs the span's bounds, assuming the instance holds them.
+
+    ``attempt(bounds)`` computes its statements from ``bounds`` and sends the lock with
+    them, in one round trip; the span row read under the lock must show the same bounds,
+    or it raises `_StaleBoundsError` and its savepoint takes the writes back. ``attempt(None)`` locks
+    and reads the bounds first, in a round trip of its own: it runs when the instance does
+    not hold the bounds (deferred, never saved), when they were stale, and when the first
+    attempt was refused while the row's bounds were not the assumed ones (the refusal may
+    have come from them). A refusal with the assumed bounds is the operation's own.
+    """
+    current = span.__dict__.get("current_range")
+    lower, upper = getattr(current, "lower", None), getattr(current, "upper", None)
+    if lower is None or upper is None:
+        return attempt(None)
+    try:
+        return attempt((lower, upper))
+    except _StaleBoundsError:
+        pass
+    except (SegmentsError, IntegrityError, DataError):
+        if _bounds_now(model, span.pk) == (lower, upper):
+            raise
+    return attempt(None)
+
+
+def _bounds_now(model: Any, span_id: Any) -> tuple[Any, Any] | None:
+    """The span's bounds as committed now; None if it is missing or deleted."""
+    with _cursor(model) as cursor:
+        (rows,) = send(cursor, [_span_row(tables(model), span_id)])
+    if not rows or rows[0][2] is not None:
+        return None
+    return rows[0][0], rows[0][1]
+
+
+def _as_assumed(span_id: Any, bounds: tuple[Any, Any], locked: Any) -> None:
+    """Raise `_StaleBoundsError` unless the rows of `_lock` show ``bounds`` (see `_guessing`)."""
+    if _locked(locked, span_id) != bounds:
+        raise _StaleBoundsError
+
+
+def _bounds_first(
+    cursor: Any, t: Tables, span_id: Any, assumed: tuple[Any, Any] | None
+) -> tuple[tuple[Any, Any], list[Statement]]:
+    """The span's bounds and the lock still to send: the assumed bounds and the lock, to
+    travel with the writes, or (``assumed`` None) the bounds read under the lock now."""
+    if assumed is None:
+        return _lock_span(cursor, t, span_id), []
+    return assumed, [_lock(t, span_id)]
+
+
 def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -> Any:
-    """`AbstractSpan.append`: lock, extend the span, insert the new last segment."""
+    """`AbstractSpan.append`: extend the span and insert the new last segment, with the
+    lock in the same round trip when the instance's bounds are current (`_guessing`)."""
+    model = span.segment_model()
+    kind = tables(model).kind
+    if (to_value is None) == (delta_value is None):
+        raise RangeValueError("append(): give exactly one of to_value or delta_value")
+    if to_value is not None:
+        to_value = kind.check_value(to_value, "append() to_value")
+    else:
+        delta_value = kind.check_delta(delta_value, "append() delta_value")
+    return _guessing(span, model, lambda assumed: _append(span, assumed, to_value, delta_value, fields))
+
+
+def _append(
+    span: Any, assumed: tuple[Any, Any] | None, to_value: Any, delta_value: Any, fields: dict[str, Any]
+) -> Any:
     model = span.segment_model()
     t = tables(model)
     kind = t.kind
-    if (to_value is None) == (delta_value is None):
-        raise RangeValueError("append(): give exactly one of to_value or delta_value")
-    with _locked_span(model, span.pk) as (_, lower, upper):
-        new_upper = _target(kind, upper, to_value, delta_value, "append()")
+    with _operation(model) as cursor:
+        (lower, upper), lock = _bounds_first(cursor, t, span.pk, assumed)
+        new_upper = to_value if to_value is not None else upper + delta_value
         if not new_upper > upper:
             msg = f"append(): the new upper bound {new_upper} must be above the span's upper bound {upper}"
             raise IncorrectSpanRangeError(msg)
@@ -494,8 +559,9 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
                 f" WHERE {t.span_pk} = %s",
                 [new_upper, span.pk],
             )
-            _create_checked(segment, extend)
-    span.current_range = kind.make(lower, new_upper, "current_range")
+            verify = None if assumed is None else (lambda rows: _as_assumed(span.pk, assumed, rows[0]))
+            _create_checked(segment, extend, before=lock, verify=verify)
+            span.current_range = kind.make(lower, new_upper, "current_range")
     return segment
 
 
@@ -535,21 +601,38 @@ def shift_span(span: Any, delta_value: Any) -> None:
 def shift_span_bound(
     span: Any, bound: Literal["lower", "upper"], *, to: Any = None, delta: Any = None
 ) -> None:
-    """Move one bound of a span; segments follow (removed, clipped or extended)."""
+    """Move one bound of a span; segments follow (removed, clipped or extended). One round
+    trip when the instance's bounds are current (`_guessing`)."""
+    model = span.segment_model()
+    kind = tables(model).kind
+    name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
+    if (to is None) == (delta is None):
+        raise RangeValueError(f"{name}: give exactly one of to_value or delta_value")
+    if to is not None:
+        to = kind.check_value(to, f"{name} to_value")
+    else:
+        delta = kind.check_delta(delta, f"{name} delta_value")
+    _guessing(span, model, lambda assumed: _shift_bound(span, bound, assumed, name=name, to=to, delta=delta))
+
+
+def _shift_bound(
+    span: Any, bound: str, assumed: tuple[Any, Any] | None, *, name: str, to: Any, delta: Any
+) -> None:
     model = span.segment_model()
     t = tables(model)
-    name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
-    with _locked_span(model, span.pk) as (cursor, lower, upper):
+    with _operation(model) as cursor:
+        (lower, upper), lock = _bounds_first(cursor, t, span.pk, assumed)
         old = lower if bound == "lower" else upper
-        value = _target(t.kind, old, to, delta, name)
+        value = to if to is not None else old + delta
         new_lower, new_upper = (value, upper) if bound == "lower" else (lower, value)
         if not new_lower < new_upper:
             msg = f"{name}: the span would become empty: [{new_lower}, {new_upper})"
             raise IncorrectSpanRangeError(msg)
         with signals.nested(span, "span", "update", operation=name):
-            send(
+            results = send(
                 cursor,
                 [
+                    *lock,
                     (
                         f"UPDATE {t.span} SET current_range = {t.rng_of(t.val, t.val)}"
                         f" WHERE {t.span_pk} = %s",
@@ -559,7 +642,9 @@ def shift_span_bound(
                     *_check(model),
                 ],
             )
-        span.current_range = t.kind.make(new_lower, new_upper, "current_range")
+            if assumed is not None:
+                _as_assumed(span.pk, assumed, results[0])
+            span.current_range = t.kind.make(new_lower, new_upper, "current_range")
 
 
 def _follow_bound(t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) -> Statement:
@@ -591,6 +676,65 @@ def _follow_bound(t: Tables, span_id: Any, bound: str, *, old: Any, new: Any) ->
         f" UPDATE {t.seg} SET {t.rng} = {moved} WHERE {active} AND {edge}",
         [span_id, *beyond_params, new, span_id, *edge_params],
     )
+
+
+def hard_delete_span(
+    span: Any, using: str | None = None, keep_parents: bool = False
+) -> tuple[int, dict[str, int]]:
+    """``Model.delete()`` of a span whose rows go away (``soft_delete=False``).
+
+    Django's collector deletes the segments (and other rows that cascade without signals)
+    with one ``DELETE`` each, then the span, each in a round trip of its own. When that is
+    all it would do (no other instance collected, no ``SET_NULL`` / ``SET_DEFAULT`` update),
+    the same statements travel in one string; Django's ``pre_delete`` / ``post_delete`` of
+    the span are sent around it, and the result is Django's ``(total, {label: count})``.
+    Otherwise the collector deletes as usual.
+    """
+    model = type(span)
+    if span.pk is None:
+        raise ValueError(
+            f"{model._meta.object_name} object can't be deleted because its pk attribute is set to None."
+        )
+    using = using or router.db_for_write(model, instance=span)
+    collector = Collector(using=using, origin=span)
+    collector.collect([span], keep_parents=keep_parents)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        alone = (
+            _one_string(cursor)
+            and list(collector.data) == [model]
+            and list(collector.data[model]) == [span]
+            and not collector.field_updates
+            and all(isinstance(qs, QuerySet) for qs in collector.fast_deletes)
+        )
+        if not alone:
+            return collector.delete()
+        statements: list[Statement] = []
+        labels = []
+        for qs in collector.fast_deletes:
+            query = qs.query.clone()
+            query.__class__ = DeleteQuery
+            sql, params = query.get_compiler(using).as_sql()
+            statements.append((sql, list(params)))
+            labels.append(qs.model._meta.label)
+        query = DeleteQuery(model)
+        query.add_q(Q(**{f"{model._meta.pk.attname}__in": [span.pk]}))
+        sql, params = query.get_compiler(using).as_sql()
+        statements.append((sql, list(params)))
+        labels.append(model._meta.label)
+        model_signals.pre_delete.send(sender=model, instance=span, using=using, origin=span)
+        joined, values = _joined(statements)
+        cursor.execute(joined, values or None)
+        counts = [cursor.rowcount]
+        while cursor.nextset():
+            counts.append(cursor.rowcount)
+    deleted: dict[str, int] = {}
+    for label, count in zip(labels, counts, strict=True):
+        if count:
+            deleted[label] = deleted.get(label, 0) + count
+    model_signals.post_delete.send(sender=model, instance=span, using=using, origin=span)
+    span.pk = None
+    return sum(deleted.values()), deleted
 
 
 def soft_delete_span(span: Any) -> None:
@@ -946,6 +1090,98 @@ def _refused_insert(model: Any, t: Tables, span_id: Any, a: Any, b: Any) -> Exce
     return None if lower <= a and b <= upper else _outside(span_id, a, b, lower, upper)
 
 
+@contextmanager
+def first_segment(span: Any, *, check: bool = True) -> Iterator[None]:
+    """Around Django's save of a new span that forbids gaps: create the segment covering it
+    (``check=False``: leave its check to the deferred triggers, see `AbstractSpan.save`).
+
+    When the database assigns the span's key and nothing listens to the segment's save
+    signals (Django's ``pre_save`` / ``post_save``, ``segment_pre/post_create``), the
+    segment's ``INSERT`` travels inside the span's: Django's statement becomes the first
+    part of one statement that inserts both (`_with_first_segment`). Otherwise the segment
+    is saved by Django after the span, in a round trip of its own (`create_first_segment`).
+    """
+    model = span.segment_model()
+    connection = connections[router.db_for_write(model)]
+    values = _first_segment_values(span, model, connection) if span.pk is None and not check else None
+    if values is None:
+        yield
+        create_first_segment(span, check=check)
+        return
+    carried: list[bool] = []
+    wrapper = _with_first_segment(model, values, carried)
+    connection.execute_wrappers.insert(0, wrapper)
+    try:
+        yield
+    finally:
+        connection.execute_wrappers.remove(wrapper)
+    if not carried:  # Django's statement was not the one expected: save it as usual
+        create_first_segment(span, check=check)
+
+
+def _first_segment_values(
+    span: Any, model: Any, connection: Any
+) -> tuple[list[str], list[str], list[Any]] | None:
+    """The columns, placeholders and parameters of the covering segment's row but its span
+    key, as Django would insert it (defaults, field ``pre_save``); None where Django must
+    save it (see `first_segment`)."""
+    meta = model._meta
+    listened = (
+        model_signals.pre_save,
+        model_signals.post_save,
+        signals.segment_pre_create,
+        signals.segment_post_create,
+    )
+    if meta.parents or any(signal.has_listeners(model) for signal in listened):
+        return None
+    segment = model(span=span, segment_range=span.current_range)
+    span_field = meta.get_field("span")
+    columns, placeholders, params = [], [], []
+    for field in meta.local_concrete_fields:
+        if field is span_field or field is meta.auto_field or getattr(field, "generated", False):
+            continue
+        value = field.pre_save(segment, add=True)
+        if hasattr(value, "resolve_expression"):  # e.g. a database default: Django knows
+            return None
+        value = field.get_db_prep_save(value, connection=connection)
+        columns.append(qn(field.column))
+        placeholders.append(
+            field.get_placeholder(value, None, connection) if hasattr(field, "get_placeholder") else "%s"
+        )
+        params.append(value)
+    return columns, placeholders, params
+
+
+def _with_first_segment(
+    model: Any, values: tuple[list[str], list[str], list[Any]], carried: list[bool]
+) -> Any:
+    """An execute wrapper that turns Django's ``INSERT`` of the span into one statement that
+    inserts the span and its covering segment: ``WITH s AS (<Django's INSERT ...
+    RETURNING>), g AS (INSERT INTO <segments> (<span key>, ...) SELECT s.<key>, ... FROM s)
+    SELECT * FROM s``. Django reads the span's returned columns as from its own statement;
+    Postgres runs a writing ``WITH`` part whether or not the query reads it."""
+    t = tables(model)
+    columns, placeholders, params = values
+    span_model = model._meta.get_field("span").related_model
+    head = f"INSERT INTO {t.span} "
+    span_key = qn(span_model._meta.pk.column)
+    extra = "".join(f", {c}" for c in columns)
+    extra_values = "".join(f", {p}" for p in placeholders)
+
+    def carry(execute: Any, sql: str, sql_params: Any, many: bool, context: Any) -> Any:
+        if carried or many or not sql.startswith(head) or " RETURNING " not in sql:
+            return execute(sql, sql_params, many, context)
+        carried.append(True)
+        joined = (
+            f"WITH s AS ({sql}),"
+            f" g AS (INSERT INTO {t.seg} ({t.fk}{extra}) SELECT s.{span_key}{extra_values} FROM s)"
+            " SELECT * FROM s"
+        )
+        return execute(joined, [*(sql_params or []), *params], many, context)
+
+    return carry
+
+
 def create_first_segment(span: Any, *, check: bool = True) -> Any:
     """The segment covering a new span that forbids gaps, checked once with the span
     (``check=False``: left to the deferred checks, see `AbstractSpan.save`).
@@ -958,24 +1194,35 @@ def create_first_segment(span: Any, *, check: bool = True) -> Any:
     return segment
 
 
-def _create_checked(segment: Any, *then: Statement, check: bool = True) -> None:
-    """Insert a new segment whose span is already locked (or new), with its create
-    signals; ``then`` and the check travel with the ``INSERT``."""
+def _create_checked(
+    segment: Any,
+    *then: Statement,
+    check: bool = True,
+    before: Sequence[Statement] = (),
+    verify: Callable[[list[Any]], None] | None = None,
+) -> None:
+    """Insert a new segment whose span is locked (or new, or locked by ``before``), with
+    its create signals; ``before``, ``then`` and the check travel with the ``INSERT``."""
     model = type(segment)
     with (
         signals.nested(segment, "segment", "create"),
-        _carried(model, after=[*then, *(_check(model) if check else [])]),
+        _carried(model, before=before, after=[*then, *(_check(model) if check else [])], verify=verify),
     ):
         _base_save(segment)
 
 
 @contextmanager
 def _carried(
-    segment_model: Any, *, before: Sequence[Statement] = (), after: Sequence[Statement] = ()
+    segment_model: Any,
+    *,
+    before: Sequence[Statement] = (),
+    after: Sequence[Statement] = (),
+    verify: Callable[[list[Any]], None] | None = None,
 ) -> Iterator[list[Any]]:
     """Send ``before`` and ``after`` in the round trip of the ORM's write of one segment
     inside the block. Yields the results of ``before`` (single statements), filled once
-    it ran.
+    it ran; ``verify`` gets them then, before Django reads its own result (so an error it
+    raises comes before ``post_save``).
 
     The segment is saved or deleted by Django (field ``pre_save``, signals, returned
     columns, the delete collector); an execute wrapper, outermost so that other wrappers
@@ -996,20 +1243,25 @@ def _carried(
     results: list[Any] = []
     state = {"first": True, "after": bool(after)}
 
+    def ran(rows: list[Any]) -> None:
+        results.extend(rows)
+        if verify is not None and before:
+            verify(results)
+
     def carry(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         cursor = context["cursor"]
         if not state["first"]:
             return execute(sql, params, many, context)
         state["first"] = False
         if many or not sql.startswith(heads) or not _one_string(cursor):
-            results.extend(send(cursor, list(before)))
+            ran(send(cursor, list(before)))
             return execute(sql, params, many, context)
         tail = list(after) if sql.startswith(heads[0]) else []
         if not before and not tail:
             return execute(sql, params, many, context)
         joined, values = _joined([*before, (sql, list(params or [])), *tail])
         out = execute(joined, values, many, context)
-        results.extend(_leading_rows(cursor, len(before)))
+        ran(_leading_rows(cursor, len(before)))
         state["after"] = state["after"] and not tail
         return out
 
@@ -1020,7 +1272,7 @@ def _carried(
         connection.execute_wrappers.remove(carry)
     if state["first"] and before:  # nothing was written: the lock is still taken
         with connection.cursor() as cursor:
-            results.extend(send(cursor, list(before)))
+            ran(send(cursor, list(before)))
     if state["after"]:
         with connection.cursor() as cursor:
             send(cursor, list(after))
