@@ -313,3 +313,54 @@ def test_a_hard_span_delete_sends_djangos_signals_around_its_string() -> None:
         pre_delete.disconnect(before, sender=BIGINT.span)
         post_delete.disconnect(after, sender=BIGINT.span)
     assert seen == [("pre", key, True, 3), ("post", key, True, 0)]
+
+
+@pytest.mark.parametrize("listened", [False, True], ids=["own-insert", "django-save"])
+@pytest.mark.parametrize("name", ["append", "insert"])
+def test_a_new_segment_comes_back_as_a_saved_instance(name, listened) -> None:
+    """Inserted by the library's own statement or saved by Django (a ``post_save``
+    receiver), the new segment is the same: its key and fields as stored, marked saved (a
+    later ``save()`` updates it)."""
+    span = build(INT, 5)
+    upper = span.current_range.upper
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        seen.append(created)
+
+    if listened:
+        post_save.connect(receiver, sender=INT.segment)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            if name == "append":
+                new = span.append(delta_value=2, label="new", weight=7)
+            else:
+                new = INT.segment.insert(span=span, segment_range=INT.r(3, 5), label="new", weight=7)
+    finally:
+        post_save.disconnect(receiver, sender=INT.segment)
+    assert seen == ([True] if listened else [])
+    # Django's INSERT returns the key only; the library's returns every column.
+    strings = "\n".join(sent(ctx))
+    assert (f'RETURNING "{INT.seg_table}"."id"' in strings) is listened, strings
+    assert ('RETURNING "id", "deleted_at", "label"' in strings) is not listened, strings
+    stored = INT.segment.objects.get(pk=new.pk)
+    assert (stored.label, stored.weight, stored.span_id) == ("new", 7, span.pk)
+    assert stored.segment_range == new.segment_range
+    expected = (upper, upper + 2) if name == "append" else (3, 5)
+    assert (new.segment_range.lower, new.segment_range.upper) == expected
+    assert new._state.adding is False
+    assert new._state.db == "default"
+    new.label = "changed"
+    new.save()
+    assert INT.segment.objects.get(pk=new.pk).label == "changed"
+    assert INT.segment.objects.filter(label__in=["new", "changed"]).count() == 1
+    assert_valid(INT)
+
+
+def test_a_new_segment_with_a_key_of_its_own_is_saved_by_django() -> None:
+    span = build(BIGINT, 5)
+    key = BIGINT.segment.objects.order_by("-pk").first().pk + 1000
+    new = BIGINT.segment.insert(span=span, segment_range=BIGINT.r(3, 5), id=key)
+    assert new.pk == key
+    assert BIGINT.segment.objects.get(pk=key).segment_range == BIGINT.r(3, 5)
+    assert_valid(BIGINT)

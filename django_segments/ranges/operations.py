@@ -1043,34 +1043,78 @@ def _insert(model: Any, span: Any, new: Any) -> None:
     extra_cols = "".join(f", {c}" for c in columns)
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
-    with _operation(model), signals.nested(new, "segment", "create", "insert"):
+    with _operation(model):
         # The three parts write disjoint rows, so one statement can hold them; every
         # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
         # does not grow with the span. The lock, the cut, the new segment's INSERT and
-        # the check travel in one round trip.
+        # the check travel in one round trip (`_create_checked`).
         removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
-        before = [
-            _lock(t, span.pk),
-            (
-                f"WITH removed AS ({removed} RETURNING 1),"
-                f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
-                f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
-                f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
-                f" AND s.{t.rng} @> {t.rng_of(v, v)}"
-                f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
-                " RETURNING 1)"
-                f" UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
-                f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
-                f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
-                f" AND NOT {t.rng} <@ {t.rng_of(v, v)}",
-                [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b],
-            ),
-        ]
-        with _carried(model, before=before, after=_check(model)) as carried:
-            _base_save(new)
-        lower, upper = _locked(carried[0], span.pk)
+        cut = (
+            f"WITH removed AS ({removed} RETURNING 1),"
+            f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+            f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
+            f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
+            f" AND s.{t.rng} @> {t.rng_of(v, v)}"
+            f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
+            " RETURNING 1)"
+        )
+        clip = (
+            f"UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
+            f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
+            f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
+            f" AND NOT {t.rng} <@ {t.rng_of(v, v)}"
+        )
+        params = [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b]
+        ran: list[Any] = []  # the results of the lock and the cut, once they are in
+        _create_checked(
+            new, before=[_lock(t, span.pk), (f"{cut} {clip}", params)], verify=ran.extend, specific="insert"
+        )
+        lower, upper = _locked(ran[0], span.pk)
         if not (lower <= a and b <= upper):  # inside defer_checks: no check ran yet
             raise _outside(span.pk, a, b, lower, upper)
+
+
+def _row_values(
+    segment: Any, connection: Any, *, span_key: bool = True
+) -> tuple[list[str], list[str], list[Any]] | None:
+    """Columns, placeholders and parameters of a new segment's row as Django's save would
+    insert it (defaults, field ``pre_save``), for an ``INSERT`` that travels inside an
+    operation's statement (``span_key=False``: without the span's key, which the statement
+    supplies). None where Django must save it: something listens to its ``pre_save`` or
+    ``post_save``, it has parent models, or a value is an expression."""
+    model = type(segment)
+    meta = model._meta
+    if meta.parents or any(s.has_listeners(model) for s in (model_signals.pre_save, model_signals.post_save)):
+        return None
+    span_field = meta.get_field("span")
+    columns, placeholders, params = [], [], []
+    for field in meta.local_concrete_fields:
+        if (field is span_field and not span_key) or getattr(field, "generated", False):
+            continue
+        if field is meta.auto_field:
+            if getattr(segment, field.attname) is None:
+                continue  # the database assigns it
+            return None  # a key given for a new row: Django decides between UPDATE and INSERT
+        value = field.pre_save(segment, add=True)
+        if hasattr(value, "resolve_expression"):  # e.g. a database default: Django knows
+            return None
+        value = field.get_db_prep_save(value, connection=connection)
+        columns.append(qn(field.column))
+        placeholders.append(
+            field.get_placeholder(value, None, connection) if hasattr(field, "get_placeholder") else "%s"
+        )
+        params.append(value)
+    return columns, placeholders, params
+
+
+def _saved(instance: Any, using: str, rows: Any) -> None:
+    """Update a new ``instance`` from the row an ``INSERT ... RETURNING`` wrote, as Django's
+    save would (its key, the state of a saved instance)."""
+    (row,) = _instances(type(instance), using, rows)
+    for field in instance._meta.concrete_fields:
+        setattr(instance, field.attname, getattr(row, field.attname))
+    instance._state.adding = False
+    instance._state.db = using
 
 
 def _outside(span_id: Any, a: Any, b: Any, lower: Any, upper: Any) -> IncorrectSegmentRangeError:
@@ -1103,7 +1147,10 @@ def first_segment(span: Any, *, check: bool = True) -> Iterator[None]:
     """
     model = span.segment_model()
     connection = connections[router.db_for_write(model)]
-    values = _first_segment_values(span, model, connection) if span.pk is None and not check else None
+    values = None
+    listened = (signals.segment_pre_create, signals.segment_post_create)
+    if span.pk is None and not check and not any(s.has_listeners(model) for s in listened):
+        values = _row_values(model(span=span, segment_range=span.current_range), connection, span_key=False)
     if values is None:
         yield
         create_first_segment(span, check=check)
@@ -1117,39 +1164,6 @@ def first_segment(span: Any, *, check: bool = True) -> Iterator[None]:
         connection.execute_wrappers.remove(wrapper)
     if not carried:  # Django's statement was not the one expected: save it as usual
         create_first_segment(span, check=check)
-
-
-def _first_segment_values(
-    span: Any, model: Any, connection: Any
-) -> tuple[list[str], list[str], list[Any]] | None:
-    """The columns, placeholders and parameters of the covering segment's row but its span
-    key, as Django would insert it (defaults, field ``pre_save``); None where Django must
-    save it (see `first_segment`)."""
-    meta = model._meta
-    listened = (
-        model_signals.pre_save,
-        model_signals.post_save,
-        signals.segment_pre_create,
-        signals.segment_post_create,
-    )
-    if meta.parents or any(signal.has_listeners(model) for signal in listened):
-        return None
-    segment = model(span=span, segment_range=span.current_range)
-    span_field = meta.get_field("span")
-    columns, placeholders, params = [], [], []
-    for field in meta.local_concrete_fields:
-        if field is span_field or field is meta.auto_field or getattr(field, "generated", False):
-            continue
-        value = field.pre_save(segment, add=True)
-        if hasattr(value, "resolve_expression"):  # e.g. a database default: Django knows
-            return None
-        value = field.get_db_prep_save(value, connection=connection)
-        columns.append(qn(field.column))
-        placeholders.append(
-            field.get_placeholder(value, None, connection) if hasattr(field, "get_placeholder") else "%s"
-        )
-        params.append(value)
-    return columns, placeholders, params
 
 
 def _with_first_segment(
@@ -1200,15 +1214,33 @@ def _create_checked(
     check: bool = True,
     before: Sequence[Statement] = (),
     verify: Callable[[list[Any]], None] | None = None,
+    specific: str | None = None,
 ) -> None:
     """Insert a new segment whose span is locked (or new, or locked by ``before``), with
-    its create signals; ``before``, ``then`` and the check travel with the ``INSERT``."""
+    its create signals; ``before``, ``then`` and the check travel with the ``INSERT``
+    (ours, or Django's where it must save the segment: `_row_values`). ``verify`` gets the
+    results of ``before`` once they are in."""
     model = type(segment)
-    with (
-        signals.nested(segment, "segment", "create"),
-        _carried(model, before=before, after=[*then, *(_check(model) if check else [])], verify=verify),
-    ):
-        _base_save(segment)
+    using = router.db_for_write(model)
+    after = [*then, *(_check(model) if check else [])]
+    with signals.nested(segment, "segment", "create", specific):
+        row = _row_values(segment, connections[using])
+        if row is None:
+            with _carried(model, before=before, after=after, verify=verify):
+                _base_save(segment)
+            return
+        t = tables(model)
+        columns, placeholders, values = row
+        insert = (
+            f"INSERT INTO {t.seg} ({', '.join(columns)})"
+            f" VALUES ({', '.join(placeholders)}) RETURNING {t.columns}",
+            values,
+        )
+        with _cursor(model) as cursor:
+            results = send(cursor, [*before, insert, *after])
+        if verify is not None and before:
+            verify(results[: len(before)])
+        _saved(segment, using, results[len(before)])
 
 
 @contextmanager
