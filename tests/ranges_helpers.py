@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -195,29 +195,38 @@ def pair(rt: RangeType, rng: Any) -> tuple[int, int]:
 # --- the independent audit -------------------------------------------------------------
 
 
-def audit_queries(rt: RangeType) -> dict[str, str]:
-    """One SQL query per invariant; each returns the offending span ids (none when valid)."""
+def audit_queries(rt: RangeType, *, only_spans: bool = False) -> dict[str, str]:
+    """One SQL query per invariant; each returns the offending span ids (none when valid).
+
+    ``only_spans``: each query takes one parameter, an array of span ids, and checks those
+    spans only (through the span key's indexes), so its cost does not grow with the table.
+    """
     seg, span = f'"{rt.seg_table}"', f'"{rt.span_table}"'
+
+    def only(column: str) -> str:
+        return f" AND {column} = ANY(%s)" if only_spans else ""
+
     queries = {
         "overlap": (
             f"SELECT a.span_id FROM {seg} a JOIN {seg} b ON a.span_id = b.span_id AND a.id < b.id"
             " AND a.segment_range && b.segment_range"
-            " WHERE a.deleted_at IS NULL AND b.deleted_at IS NULL"
+            f" WHERE a.deleted_at IS NULL AND b.deleted_at IS NULL{only('a.span_id')}"
         ),
         "containment": (
             f"SELECT s.span_id FROM {seg} s LEFT JOIN {span} p ON p.id = s.span_id"
-            " WHERE s.deleted_at IS NULL AND (p.id IS NULL OR p.deleted_at IS NOT NULL"
+            f" WHERE s.deleted_at IS NULL{only('s.span_id')} AND (p.id IS NULL OR p.deleted_at IS NOT NULL"
             " OR NOT s.segment_range <@ p.current_range)"
         ),
         "empty_or_invalid_range": (
-            f"SELECT span_id FROM {seg} WHERE isempty(segment_range) OR lower_inf(segment_range)"
-            " OR upper_inf(segment_range) OR NOT lower_inc(segment_range) OR upper_inc(segment_range)"
+            f"SELECT span_id FROM {seg} WHERE (isempty(segment_range) OR lower_inf(segment_range)"
+            " OR upper_inf(segment_range) OR NOT lower_inc(segment_range) OR upper_inc(segment_range))"
+            f"{only('span_id')}"
         ),
     }
     agg = (
         f"SELECT p.id, p.current_range, range_agg(s.segment_range) AS agg FROM {span} p"
         f" LEFT JOIN {seg} s ON s.span_id = p.id AND s.deleted_at IS NULL"
-        " WHERE p.deleted_at IS NULL GROUP BY p.id, p.current_range"
+        f" WHERE p.deleted_at IS NULL{only('p.id')} GROUP BY p.id, p.current_range"
     )
     if rt.tiling:
         kind = rt.options.kind
@@ -233,13 +242,15 @@ def audit_queries(rt: RangeType) -> dict[str, str]:
     return queries
 
 
-def audit(rt: RangeType, cursor: Any = None) -> dict[str, list[Any]]:
-    """Violated invariants of the whole table: ``{invariant: [span ids]}``; empty when valid."""
+def audit(rt: RangeType, cursor: Any = None, *, spans: Sequence[Any] | None = None) -> dict[str, list[Any]]:
+    """Violated invariants: ``{invariant: [span ids]}``; empty when valid. The whole table,
+    or only ``spans`` (their keys) when given."""
     found: dict[str, list[Any]] = {}
+    params = None if spans is None else [list(spans)]
 
     def run(cur: Any) -> None:
-        for name, sql in audit_queries(rt).items():
-            cur.execute(sql)
+        for name, sql in audit_queries(rt, only_spans=spans is not None).items():
+            cur.execute(sql, params)
             ids = sorted({row[0] for row in cur.fetchall()})
             if ids:
                 found[name] = ids

@@ -364,3 +364,20 @@ def test_a_new_segment_with_a_key_of_its_own_is_saved_by_django() -> None:
     assert new.pk == key
     assert BIGINT.segment.objects.get(pk=key).segment_range == BIGINT.r(3, 5)
     assert_valid(BIGINT)
+
+
+def test_a_merge_refused_for_another_reason_keeps_the_checks_error() -> None:
+    """A segment outside the span written earlier in the transaction makes the merge's
+    check fail; the segment has its neighbour, so the check's error stands."""
+    span = build(BIGINT, 5)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{BIGINT.seg_table}" SET segment_range = %s WHERE id = %s',
+            [BIGINT.r(500, 510), span.last_segment.pk],
+        )
+    middle = span.get_active_segments()[2]
+    with pytest.raises(ContainmentError, match="outside the span range"):
+        middle.merge_into_lower()
+    assert BIGINT.segment.objects.filter(pk=middle.pk).exists()
+    with connection.cursor() as cursor:  # leave the test's transaction valid
+        cursor.execute(f'DELETE FROM "{BIGINT.seg_table}" WHERE span_id = %s', [span.pk])

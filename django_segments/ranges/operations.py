@@ -34,6 +34,7 @@ from django_segments.exceptions import (
     ContainmentError,
     IncorrectSegmentRangeError,
     IncorrectSpanRangeError,
+    RangeIntegrityError,
     RangeValueError,
     SegmentOperationError,
     SegmentsError,
@@ -449,17 +450,19 @@ def _converters(model: Any, using: str) -> tuple[list[str], Any, dict[int, Any]]
 def _adopt(instance: Any, rows: list[tuple[Any, ...]] | None) -> Any:
     """The rows an operation's statement wrote and returned (``RETURNING``): the one that
     is ``instance`` updates its fields in place; the other one is returned as an instance.
-    None if nothing was written."""
+    None, and ``instance`` left as it is, if no other row was written (the operation is
+    then refused and its savepoint takes back what the statement wrote)."""
     if not rows:
         return None
     model = type(instance)
-    others = []
-    for row in _instances(model, instance._state.db or router.db_for_write(model), rows):
+    written = _instances(model, instance._state.db or router.db_for_write(model), rows)
+    others = [row for row in written if row.pk != instance.pk]
+    if not others:
+        return None
+    for row in written:
         if row.pk == instance.pk:
             for field in instance._meta.concrete_fields:
                 setattr(instance, field.attname, getattr(row, field.attname))
-        else:
-            others.append(row)
     (other,) = others
     return other
 
@@ -869,51 +872,76 @@ def merge(segment: Any, into: Literal["lower", "upper"]) -> Any:
     """Remove ``segment`` and stretch its lower or upper neighbour over it (one statement)."""
     model = type(segment)
     t = tables(model)
-    # NOTE - the span id is a parameter and the bound a scalar subquery, so the neighbour
-    # is one ordered probe of the navigation index; joined to the CTE, the planner read
-    # every segment before the bound and sorted them.
-    here = "(SELECT lower(r) FROM me)"
     if into == "lower":
-        pick = f"lower(s.{t.rng}) < {here} ORDER BY lower(s.{t.rng}) DESC"
-        stretched = t.rng_of(f"lower({t.seg}.{t.rng})", "upper(me.r)")
+        pick = f"lower(s.{t.rng}) < lower(gone.r) ORDER BY lower(s.{t.rng}) DESC"
+        stretched = t.rng_of(f"lower({t.seg}.{t.rng})", "upper(gone.r)")
     else:
-        pick = f"lower(s.{t.rng}) > {here} ORDER BY lower(s.{t.rng}) ASC"
-        stretched = t.rng_of("lower(me.r)", f"upper({t.seg}.{t.rng})")
+        pick = f"lower(s.{t.rng}) > lower(gone.r) ORDER BY lower(s.{t.rng}) ASC"
+        stretched = t.rng_of("lower(gone.r)", f"upper({t.seg}.{t.rng})")
+    mine = f"{t.seg_pk} = %s AND {t.fk} = %s AND deleted_at IS NULL"
+    columns = ", ".join(f"{t.seg}.{qn(f.column)}" for f in model._meta.concrete_fields)
+    # NOTE - the neighbour is a scalar subquery on the removed row's bound, with the span
+    # id a parameter: one ordered probe of the navigation index. The statement does not
+    # look for it before removing the segment: without a neighbour nothing is stretched,
+    # and the operation is refused (its savepoint takes the removal back).
+    stretch = (
+        f"UPDATE {t.seg} SET {t.rng} = {stretched} FROM gone"
+        f" WHERE {t.seg}.{t.seg_pk} = (SELECT s.{t.seg_pk} FROM {t.seg} AS s"
+        f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL AND {pick} LIMIT 1)"
+        f" RETURNING {columns}"
+    )
     if t.soft:
-        gone = (
-            f"UPDATE {t.seg} SET deleted_at = now() FROM me, nb WHERE {t.seg}.{t.seg_pk} = me.id"
-            f" RETURNING {t.seg}.*"
+        # The removed row comes back too, with its deleted_at, so the caller's instance
+        # is updated from the same statement.
+        sql = (
+            f"WITH gone AS (UPDATE {t.seg} SET deleted_at = now() WHERE {mine}"
+            f" RETURNING {columns}, {t.rng} AS r), stretched AS ({stretch})"
+            f" SELECT {t.columns} FROM gone UNION ALL SELECT {t.columns} FROM stretched"
         )
     else:
-        gone = f"DELETE FROM {t.seg} USING me, nb WHERE {t.seg}.{t.seg_pk} = me.id RETURNING {t.seg}.*"
-    # The removed row comes back too (soft delete: with its deleted_at), so the caller's
-    # instance is updated from the same statement.
-    sql = (
-        f"WITH me AS (SELECT {t.seg_pk} AS id, {t.fk} AS span_id, {t.rng} AS r FROM {t.seg}"
-        f" WHERE {t.seg_pk} = %s AND {t.fk} = %s AND deleted_at IS NULL),"
-        f" nb AS (SELECT s.{t.seg_pk} AS id FROM {t.seg} AS s WHERE s.{t.fk} = %s"
-        f" AND s.deleted_at IS NULL AND {pick} LIMIT 1),"
-        f" gone AS ({gone}),"
-        f" stretched AS (UPDATE {t.seg} SET {t.rng} = {stretched} FROM me, nb"
-        f" WHERE {t.seg}.{t.seg_pk} = nb.id RETURNING {t.seg}.*)"
-        f" SELECT {t.columns} FROM gone {'' if t.soft else 'WHERE false '}"
-        f"UNION ALL SELECT {t.columns} FROM stretched"
+        sql = f"WITH gone AS (DELETE FROM {t.seg} WHERE {mine} RETURNING {t.rng} AS r) {stretch}"
+    try:
+        with _operation(model) as cursor:
+            with signals.nested(segment, "segment", "update", "merge", into=into):
+                neighbour = _write_returning(
+                    cursor, segment, (sql, [segment.pk, segment.span_id, segment.span_id])
+                )
+                if neighbour is None:
+                    raise _NothingStretchedError
+            return neighbour
+    except (_NothingStretchedError, RangeIntegrityError) as exc:
+        # Refused, and the savepoint took the removal back. Without a neighbour the
+        # removal alone may have failed the check that traveled with it (a gap): say
+        # what was wrong, from the segment as it is again.
+        with _cursor(model) as cursor:
+            reason = _no_neighbour(cursor, t, segment, into)
+        if reason is not None:
+            raise reason from None
+        if isinstance(exc, _NothingStretchedError):  # pragma: no cover - a neighbour now, none then
+            raise SegmentOperationError(
+                f"segment {segment.pk}: the {into} neighbour went away; try again"
+            ) from None
+        raise
+
+
+class _NothingStretchedError(Exception):
+    """`merge` stretched no neighbour: it is refused (`_no_neighbour` says why)."""
+
+
+def _no_neighbour(cursor: Any, t: Tables, segment: Any, into: str) -> Exception | None:
+    """Why ``segment`` cannot be merged into its ``into`` neighbour; None if it can."""
+    side = "<" if into == "lower" else ">"
+    cursor.execute(
+        f"SELECT me.deleted_at IS NOT NULL, EXISTS (SELECT 1 FROM {t.seg} AS s WHERE s.{t.fk} = me.{t.fk}"
+        f" AND s.deleted_at IS NULL AND lower(s.{t.rng}) {side} lower(me.{t.rng}))"
+        f" FROM {t.seg} AS me WHERE me.{t.seg_pk} = %s",
+        [segment.pk],
     )
-    with _operation(model) as cursor:
-        with signals.nested(segment, "segment", "update", "merge", into=into):
-            neighbour = _write_returning(
-                cursor, segment, (sql, [segment.pk, segment.span_id, segment.span_id])
-            )
-            if neighbour is None:
-                raise _no_neighbour(cursor, t, segment, into)
-        return neighbour
-
-
-def _no_neighbour(cursor: Any, t: Tables, segment: Any, into: str) -> Exception:
-    cursor.execute(f"SELECT deleted_at IS NOT NULL FROM {t.seg} WHERE {t.seg_pk} = %s", [segment.pk])
     row = cursor.fetchone()
     if row is None or row[0]:
         return SegmentOperationError(f"segment {segment.pk} does not exist or is deleted")
+    if row[1]:
+        return None
     position = "first" if into == "lower" else "last"
     return SegmentOperationError(
         f"segment {segment.pk} is the {position} segment of span {segment.span_id}: "

@@ -343,7 +343,7 @@ def test_an_operation_reads_its_result_before_it_commits() -> None:
         result = execute(sql, params, many, context)
         # Right after the merge's writing statement, another connection tries to remove
         # the merged-into segment: the merge's row lock makes it give up (lock_timeout).
-        if "WITH me AS" in sql and not acted:
+        if "WITH gone AS" in sql and not acted:
             with raw_connection() as other, contextlib.suppress(psycopg.errors.LockNotAvailable):
                 other.execute("SET lock_timeout = '200ms'")
                 other.execute(f'UPDATE "{table}" SET deleted_at = now() WHERE id = %s', [kept.pk])
@@ -357,9 +357,9 @@ def test_an_operation_reads_its_result_before_it_commits() -> None:
         other.execute(f'UPDATE "{table}" SET deleted_at = now() WHERE id = %s', [kept.pk])
 
     assert acted == [False], "the other writer was not blocked by the merge"
-    write = next(i for i, sql in enumerate(sent) if "WITH me AS" in sql)
+    write = next(i for i, sql in enumerate(sent) if "WITH gone AS" in sql)
     # The lock, the write and the check travel as one string; nothing is read after it.
-    assert "FOR NO KEY UPDATE; WITH me AS" in sent[write]
+    assert "FOR NO KEY UPDATE; WITH gone AS" in sent[write]
     assert "SET CONSTRAINTS" in sent[write]
     after = [sql.split(" ", 2)[:2] for sql in sent[write + 1 :]]
     assert after in ([], [["RELEASE", "SAVEPOINT"]]), after
