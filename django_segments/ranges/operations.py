@@ -399,15 +399,6 @@ def _operation(segment_model: Any) -> Iterator[Any]:
         yield cursor
 
 
-@contextmanager
-def _locked_span(segment_model: Any, span_id: Any) -> Iterator[tuple[Any, Any, Any]]:
-    """`_operation` with the span row locked in a round trip of its own, for operations
-    that need the span's bounds before they can write. Yields ``(cursor, lower, upper)``."""
-    with _operation(segment_model) as cursor:
-        lower, upper = _lock_span(cursor, tables(segment_model), span_id)
-        yield cursor, lower, upper
-
-
 def _delta_sql(t: Tables) -> str:
     if t.kind.name == "date":
         return "%s::integer"
@@ -474,16 +465,17 @@ class _StaleBoundsError(Exception):
     """The span row read under the lock does not hold the bounds an operation assumed."""
 
 
-def _guessing(span: Any, model: Any, attempt: Callable[[tuple[Any, Any] | None], Any]) -> Any:
+def _assuming_bounds(span: Any, model: Any, attempt: Callable[[tuple[Any, Any] | None], Any]) -> Any:
     """Run an operation that needs the span's bounds, assuming the instance holds them.
 
     ``attempt(bounds)`` computes its statements from ``bounds`` and sends the lock with
     them, in one round trip; the span row read under the lock must show the same bounds,
-    or it raises `_StaleBoundsError` and its savepoint takes the writes back. ``attempt(None)`` locks
-    and reads the bounds first, in a round trip of its own: it runs when the instance does
-    not hold the bounds (deferred, never saved), when they were stale, and when the first
-    attempt was refused while the row's bounds were not the assumed ones (the refusal may
-    have come from them). A refusal with the assumed bounds is the operation's own.
+    or it raises `_StaleBoundsError` and its savepoint takes the writes back.
+    ``attempt(None)`` locks and reads the bounds first, in a round trip of its own: it
+    runs when the instance does not hold the bounds (deferred, never saved), when they
+    were stale, and when the first attempt was refused while the row's bounds were not
+    the assumed ones (the refusal may have come from them). A refusal with the assumed
+    bounds is the operation's own.
     """
     current = span.__dict__.get("current_range")
     lower, upper = getattr(current, "lower", None), getattr(current, "upper", None)
@@ -509,7 +501,7 @@ def _bounds_now(model: Any, span_id: Any) -> tuple[Any, Any] | None:
 
 
 def _as_assumed(span_id: Any, bounds: tuple[Any, Any], locked: Any) -> None:
-    """Raise `_StaleBoundsError` unless the rows of `_lock` show ``bounds`` (see `_guessing`)."""
+    """Raise `_StaleBoundsError` unless the rows of `_lock` show ``bounds`` (see `_assuming_bounds`)."""
     if _locked(locked, span_id) != bounds:
         raise _StaleBoundsError
 
@@ -526,7 +518,7 @@ def _bounds_first(
 
 def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -> Any:
     """`AbstractSpan.append`: extend the span and insert the new last segment, with the
-    lock in the same round trip when the instance's bounds are current (`_guessing`)."""
+    lock in the same round trip when the instance's bounds are current (`_assuming_bounds`)."""
     model = span.segment_model()
     kind = tables(model).kind
     if (to_value is None) == (delta_value is None):
@@ -535,7 +527,9 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
         to_value = kind.check_value(to_value, "append() to_value")
     else:
         delta_value = kind.check_delta(delta_value, "append() delta_value")
-    return _guessing(span, model, lambda assumed: _append(span, assumed, to_value, delta_value, fields))
+    return _assuming_bounds(
+        span, model, lambda assumed: _append(span, assumed, to_value, delta_value, fields)
+    )
 
 
 def _append(
@@ -605,7 +599,7 @@ def shift_span_bound(
     span: Any, bound: Literal["lower", "upper"], *, to: Any = None, delta: Any = None
 ) -> None:
     """Move one bound of a span; segments follow (removed, clipped or extended). One round
-    trip when the instance's bounds are current (`_guessing`)."""
+    trip when the instance's bounds are current (`_assuming_bounds`)."""
     model = span.segment_model()
     kind = tables(model).kind
     name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
@@ -615,7 +609,9 @@ def shift_span_bound(
         to = kind.check_value(to, f"{name} to_value")
     else:
         delta = kind.check_delta(delta, f"{name} delta_value")
-    _guessing(span, model, lambda assumed: _shift_bound(span, bound, assumed, name=name, to=to, delta=delta))
+    _assuming_bounds(
+        span, model, lambda assumed: _shift_bound(span, bound, assumed, name=name, to=to, delta=delta)
+    )
 
 
 def _shift_bound(
