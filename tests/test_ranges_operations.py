@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.db import connection
 
 from django_segments.exceptions import (
     ContainmentError,
@@ -401,6 +403,32 @@ def test_create_overlapping_segment_raises(rt) -> None:
     assert info.value.invariant == "overlap"
     assert isinstance(info.value, RangeIntegrityError)
     assert active(rt, span) == [(0, 4)]
+
+
+def test_an_overlap_names_the_segment_it_collided_with() -> None:
+    span = BIGINT.span.objects.create(current_range=BIGINT.r(0, 12))
+    first = BIGINT.segment.objects.create(span=span, segment_range=BIGINT.r(0, 4))
+    with pytest.raises(OverlapError, match=f"it overlaps segment {first.pk} ") as info:
+        BIGINT.segment.objects.create(span=span, segment_range=BIGINT.r(3, 6))
+    assert info.value.conflicting_segment_id == first.pk
+
+
+def test_a_failed_lookup_of_the_colliding_segment_leaves_the_transaction_usable() -> None:
+    """Naming the other segment takes a query after the refused write was rolled back;
+    if that query fails (e.g. a serialization failure under SERIALIZABLE), the caller
+    still gets the typed error and can go on in its transaction."""
+    span = BIGINT.span.objects.create(current_range=BIGINT.r(0, 12))
+    BIGINT.segment.objects.create(span=span, segment_range=BIGINT.r(0, 4))
+
+    def failing_lookup(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("SELECT id FROM") and "span_id::text" in sql:
+            return execute("SELECT 1 / 0", None, many, context)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(failing_lookup), pytest.raises(OverlapError) as info:
+        BIGINT.segment.objects.create(span=span, segment_range=BIGINT.r(3, 6))
+    assert "it overlaps segment" not in str(info.value)
+    assert active(BIGINT, span) == [(0, 4)]  # the transaction still answers
 
 
 def test_create_segment_leaving_a_gap_raises_when_segment_gaps_are_forbidden() -> None:

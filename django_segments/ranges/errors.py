@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connections, router
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 
 from django_segments.exceptions import (
     ContainmentError,
@@ -51,22 +51,25 @@ def name_conflicting_segment(error: RangeIntegrityError, segment_model: Any) -> 
     """Add the id of the existing segment an `OverlapError` collided with to its message.
 
     Runs after the failed statement's savepoint was rolled back, so the connection can
-    still query; if it cannot, the error is returned unchanged.
+    still query; if the query fails, the error is returned unchanged.
     """
     match = _EXISTING.search(error.detail)
     if not isinstance(error, OverlapError) or match is None or segment_model is None:
         return error
     kind = segment_model._span_options().kind
     table = segment_model._meta.db_table
+    alias = router.db_for_write(segment_model)
     try:
-        with connections[router.db_for_write(segment_model)].cursor() as cursor:
+        # In a savepoint of its own: this query too can fail (a serialization failure
+        # under SERIALIZABLE), and the caller's transaction must stay usable.
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
             cursor.execute(
                 f'SELECT id FROM "{table}" WHERE span_id::text = %s'
                 f" AND segment_range = %s::{kind.range_sql_type} AND deleted_at IS NULL",
                 [match["span"], match["range"]],
             )
             row = cursor.fetchone()
-    except DatabaseError:  # pragma: no cover - the outer transaction is already broken
+    except DatabaseError:
         return error
     if row is None:
         return error

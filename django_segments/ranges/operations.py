@@ -1111,6 +1111,10 @@ def _row_values(
     if meta.parents or any(s.has_listeners(model) for s in (model_signals.pre_save, model_signals.post_save)):
         return None
     span_field = meta.get_field("span")
+    # As Django's save: refuse an unsaved related object, take the key of one saved since.
+    segment._prepare_related_fields_for_save(
+        operation_name="save", fields=[f for f in meta.concrete_fields if span_key or f is not span_field]
+    )
     columns, placeholders, params = [], [], []
     for field in meta.local_concrete_fields:
         if (field is span_field and not span_key) or getattr(field, "generated", False):
