@@ -12,12 +12,13 @@ import pytest
 from django.db import connection
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from bench.measure import payload, statement_count
 from django_segments import signals
 from django_segments.exceptions import ContainmentError, IncorrectSegmentRangeError, SegmentsError
 from django_segments.ranges.operations import defer_checks
-from tests.ranges_helpers import BIGINT, INT, assert_valid
+from tests.ranges_helpers import BIGINT, DATE, DATETIME, INT, assert_valid
 from tests.test_ranges_statements import OPERATIONS, build
 
 pytestmark = pytest.mark.django_db
@@ -381,3 +382,36 @@ def test_a_merge_refused_for_another_reason_keeps_the_checks_error() -> None:
     assert BIGINT.segment.objects.filter(pk=middle.pk).exists()
     with connection.cursor() as cursor:  # leave the test's transaction valid
         cursor.execute(f'DELETE FROM "{BIGINT.seg_table}" WHERE span_id = %s', [span.pk])
+
+
+def test_new_segments_get_the_values_of_djangos_save() -> None:
+    """``DateSegment.created_at`` is ``auto_now_add``: set by the field's ``pre_save`` for
+    the covering segment of a new span, an appended and an inserted segment, all three
+    inserted by the library's own statements."""
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as ctx:
+        span = DATE.span.objects.create(current_range=DATE.r(0, 4))
+        appended = span.append(delta_value=DATE.d(2))
+        inserted = DATE.segment.insert(span=span, segment_range=DATE.r(1, 2))
+    assert not any(f'RETURNING "{DATE.seg_table}"."id"' in sql for sql in sent(ctx)), sent(ctx)
+    stored = {s.pk: s.created_at for s in DATE.segment.objects.filter(span=span)}
+    assert len(stored) == 4  # the covering segment was cut in two by the insert
+    assert all(created is not None and created >= before for created in stored.values())
+    assert stored[appended.pk] == appended.created_at
+    assert stored[inserted.pk] == inserted.created_at
+    assert_valid(DATE)
+
+
+def test_a_new_segment_with_a_database_default_is_saved_by_django() -> None:
+    """``DateTimeSegment.source`` has a ``db_default``: its value is an expression until the
+    database applies it, so Django inserts the segment and reads the default back."""
+    span = DATETIME.span.objects.create(current_range=DATETIME.r(0, 10))
+    with CaptureQueriesContext(connection) as ctx:
+        appended = span.append(delta_value=DATETIME.d(2))
+        inserted = DATETIME.segment.insert(span=span, segment_range=DATETIME.r(1, 2))
+    # Django's INSERT (it returns the key, and the default it left to the database).
+    django_inserts = [sql for sql in sent(ctx) if f'RETURNING "{DATETIME.seg_table}"."id"' in sql]
+    assert len(django_inserts) == 2, sent(ctx)
+    assert (appended.source, inserted.source) == ("database", "database")
+    assert set(DATETIME.segment.objects.filter(span=span).values_list("source", flat=True)) == {"database"}
+    assert_valid(DATETIME)

@@ -7,6 +7,9 @@
 | DecimalSpan | decimal | yes | no | yes |
 | DateSpan | date | no | no | no |
 | DateTimeSpan | datetime | yes | yes | yes |
+
+`DateSegment.created_at` (`auto_now_add`) and `DateTimeSegment.source` (`db_default`) check
+that new segments get the values Django's save would give them.
 """
 
 from django.db import models
@@ -70,6 +73,8 @@ class DateSpan(ds.AbstractSpan):
 
 class DateSegment(ds.AbstractSegment):
     note = models.TextField(default="", blank=True)
+    # Set by the field's pre_save: a new segment the library inserts itself gets it too.
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
 
     class SegmentConfig:
         span_model = DateSpan
@@ -84,5 +89,9 @@ class DateTimeSpan(ds.AbstractSpan):
 
 
 class DateTimeSegment(ds.AbstractSegment):
+    # A database default: Django inserts new segments of this model (the library's own
+    # INSERT does not take expressions).
+    source = models.CharField(max_length=20, db_default="database")
+
     class SegmentConfig:
         span_model = DateTimeSpan
