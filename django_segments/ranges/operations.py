@@ -23,7 +23,7 @@ from typing import Any, Literal, cast
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, DataError, IntegrityError, connections, router, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models import signals as model_signals
 from django.db.models.deletion import Collector
 from django.db.models.sql import DeleteQuery
@@ -716,10 +716,13 @@ def hard_delete_span(
             sql, params = query.get_compiler(using).as_sql()
             statements.append((sql, list(params)))
             labels.append(qs.model._meta.label)
-        query = DeleteQuery(model)
-        query.add_q(Q(**{f"{model._meta.pk.attname}__in": [span.pk]}))
-        sql, params = query.get_compiler(using).as_sql()
-        statements.append((sql, list(params)))
+        pk = model._meta.pk
+        statements.append(
+            (
+                f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(pk.column)} = %s",
+                [pk.get_db_prep_value(span.pk, connection)],
+            )
+        )
         labels.append(model._meta.label)
         model_signals.pre_delete.send(sender=model, instance=span, using=using, origin=span)
         joined, values = _joined(statements)
