@@ -1174,7 +1174,7 @@ def first_segment(span: Any, *, check: bool = True) -> Iterator[None]:
     signals (Django's ``pre_save`` / ``post_save``, ``segment_pre/post_create``), the
     segment's ``INSERT`` travels inside the span's: Django's statement becomes the first
     part of one statement that inserts both (`_with_first_segment`). Otherwise the segment
-    is saved by Django after the span, in a round trip of its own (`create_first_segment`).
+    is inserted after the span, in a round trip of its own (`create_first_segment`).
     """
     model = span.segment_model()
     connection = connections[router.db_for_write(model)]
