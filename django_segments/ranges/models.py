@@ -188,12 +188,12 @@ class AbstractSpan(_Base, metaclass=SpanBase):
             operations.atomic(using=kwargs.get("using")),
             signals.nested(self, "span", "create" if adding else "update"),
         ):
-            segment_model = getattr(type(self), "_segment_model", None)
             if adding and not self._span_options().allow_span_gaps:
                 with operations.first_segment(self, check=check):
                     super().save(*args, **kwargs)
             else:
                 super().save(*args, **kwargs)
+                segment_model = getattr(type(self), "_segment_model", None)
                 if segment_model is not None and check:
                     # Check now (like every operation), so a violation is a typed error
                     # here and post signals are sent only for a valid change.

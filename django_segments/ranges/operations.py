@@ -495,15 +495,28 @@ def _bounds_now(model: Any, span_id: Any) -> tuple[Any, Any] | None:
     """The span's bounds as committed now; None if it is missing or deleted."""
     with _cursor(model) as cursor:
         (rows,) = send(cursor, [_span_row(tables(model), span_id)])
-    if not rows or rows[0][2] is not None:
+    try:
+        return _locked(rows, span_id)
+    except SegmentOperationError:
         return None
-    return rows[0][0], rows[0][1]
 
 
 def _as_assumed(span_id: Any, bounds: tuple[Any, Any], locked: Any) -> None:
     """Raise `_StaleBoundsError` unless the rows of `_lock` show ``bounds`` (see `_assuming_bounds`)."""
     if _locked(locked, span_id) != bounds:
         raise _StaleBoundsError
+
+
+def _target(kind: RangeKind, to: Any, delta: Any, what: str) -> Callable[[Any], Any]:
+    """Check ``to_value`` / ``delta_value`` of ``what`` now (exactly one, of the range's
+    type); the returned function gives the new bound from the current one."""
+    if (to is None) == (delta is None):
+        raise RangeValueError(f"{what}: give exactly one of to_value or delta_value")
+    if to is not None:
+        value = kind.check_value(to, f"{what} to_value")
+        return lambda current: value
+    step = kind.check_delta(delta, f"{what} delta_value")
+    return lambda current: current + step
 
 
 def _bounds_first(
@@ -520,27 +533,19 @@ def append(span: Any, to_value: Any, delta_value: Any, fields: dict[str, Any]) -
     """`AbstractSpan.append`: extend the span and insert the new last segment, with the
     lock in the same round trip when the instance's bounds are current (`_assuming_bounds`)."""
     model = span.segment_model()
-    kind = tables(model).kind
-    if (to_value is None) == (delta_value is None):
-        raise RangeValueError("append(): give exactly one of to_value or delta_value")
-    if to_value is not None:
-        to_value = kind.check_value(to_value, "append() to_value")
-    else:
-        delta_value = kind.check_delta(delta_value, "append() delta_value")
-    return _assuming_bounds(
-        span, model, lambda assumed: _append(span, assumed, to_value, delta_value, fields)
-    )
+    target = _target(tables(model).kind, to_value, delta_value, "append()")
+    return _assuming_bounds(span, model, lambda assumed: _append(span, assumed, target, fields))
 
 
 def _append(
-    span: Any, assumed: tuple[Any, Any] | None, to_value: Any, delta_value: Any, fields: dict[str, Any]
+    span: Any, assumed: tuple[Any, Any] | None, target: Callable[[Any], Any], fields: dict[str, Any]
 ) -> Any:
     model = span.segment_model()
     t = tables(model)
     kind = t.kind
     with _operation(model) as cursor:
         (lower, upper), lock = _bounds_first(cursor, t, span.pk, assumed)
-        new_upper = to_value if to_value is not None else upper + delta_value
+        new_upper = target(upper)
         if not new_upper > upper:
             msg = f"append(): the new upper bound {new_upper} must be above the span's upper bound {upper}"
             raise IncorrectSpanRangeError(msg)
@@ -601,28 +606,20 @@ def shift_span_bound(
     """Move one bound of a span; segments follow (removed, clipped or extended). One round
     trip when the instance's bounds are current (`_assuming_bounds`)."""
     model = span.segment_model()
-    kind = tables(model).kind
     name = f"shift_{bound}_{'to' if to is not None else 'by'}_value()"
-    if (to is None) == (delta is None):
-        raise RangeValueError(f"{name}: give exactly one of to_value or delta_value")
-    if to is not None:
-        to = kind.check_value(to, f"{name} to_value")
-    else:
-        delta = kind.check_delta(delta, f"{name} delta_value")
-    _assuming_bounds(
-        span, model, lambda assumed: _shift_bound(span, bound, assumed, name=name, to=to, delta=delta)
-    )
+    target = _target(tables(model).kind, to, delta, name)
+    _assuming_bounds(span, model, lambda assumed: _shift_bound(span, bound, assumed, name, target))
 
 
 def _shift_bound(
-    span: Any, bound: str, assumed: tuple[Any, Any] | None, *, name: str, to: Any, delta: Any
+    span: Any, bound: str, assumed: tuple[Any, Any] | None, name: str, target: Callable[[Any], Any]
 ) -> None:
     model = span.segment_model()
     t = tables(model)
     with _operation(model) as cursor:
         (lower, upper), lock = _bounds_first(cursor, t, span.pk, assumed)
         old = lower if bound == "lower" else upper
-        value = to if to is not None else old + delta
+        value = target(old)
         new_lower, new_upper = (value, upper) if bound == "lower" else (lower, value)
         if not new_lower < new_upper:
             msg = f"{name}: the span would become empty: [{new_lower}, {new_upper})"
@@ -1207,9 +1204,7 @@ def _with_first_segment(
     Postgres runs a writing ``WITH`` part whether or not the query reads it."""
     t = tables(model)
     columns, placeholders, params = values
-    span_model = model._meta.get_field("span").related_model
     head = f"INSERT INTO {t.span} "
-    span_key = qn(span_model._meta.pk.column)
     extra = "".join(f", {c}" for c in columns)
     extra_values = "".join(f", {p}" for p in placeholders)
 
@@ -1219,7 +1214,7 @@ def _with_first_segment(
         carried.append(True)
         joined = (
             f"WITH s AS ({sql}),"
-            f" g AS (INSERT INTO {t.seg} ({t.fk}{extra}) SELECT s.{span_key}{extra_values} FROM s)"
+            f" g AS (INSERT INTO {t.seg} ({t.fk}{extra}) SELECT s.{t.span_pk}{extra_values} FROM s)"
             " SELECT * FROM s"
         )
         return execute(joined, [*(sql_params or []), *params], many, context)
