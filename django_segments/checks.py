@@ -9,6 +9,7 @@
 | E010 | error | a span model with ``allow_span_gaps=False`` has no segment model |
 | W001 | warning | PostgreSQL older than 14 |
 | W002 | warning | a constraint trigger of a segment model is missing from the database |
+| W003 | warning | an installed trigger of a segment model differs from the one the model generates |
 | W010 | warning | a span model has no segment model |
 """
 
@@ -152,37 +153,52 @@ def check_triggers_installed(
     databases: Iterable[str] | None = None,
     **kwargs: Any,
 ) -> list:
-    """W002: triggers enforcing span invariants are missing from the database."""
+    """W002: triggers enforcing span invariants are missing from the database. W003: an
+    installed one differs from what the model generates now (an older template version,
+    or a configuration changed without ``makemigrations``); pgtrigger keeps the hash of
+    what it installed in the trigger's comment."""
     import pgtrigger  # noqa: PLC0415
     from django.db import router  # noqa: PLC0415
 
     from django_segments.ranges.ddl import ENFORCING  # noqa: PLC0415
 
-    expected: dict[str, list[tuple[Any, str]]] = {}
+    expected: dict[str, list[tuple[Any, Any]]] = {}
     registered: list[tuple[Any, Any]] = list(pgtrigger.registered())
     for model, trigger in registered:
         if isinstance(trigger, ENFORCING):
-            alias = router.db_for_write(model)
-            expected.setdefault(alias, []).append((model, trigger.get_pgid(model)))
+            expected.setdefault(router.db_for_write(model), []).append((model, trigger))
     messages: list = []
     for alias in _postgres_aliases(databases):
-        wanted = expected.get(alias, [])
+        wanted = [(model, trigger.get_pgid(model), trigger) for model, trigger in expected.get(alias, [])]
         if not wanted or connections[alias].vendor != "postgresql":
             continue
         with connections[alias].cursor() as cursor:
             cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)", [[name for _, name in wanted]]
+                "SELECT t.tgname, obj_description(t.oid, 'pg_trigger') FROM pg_trigger t"
+                " WHERE t.tgname = ANY(%s)",
+                [[name for _, name, _ in wanted]],
             )
-            present = {row[0] for row in cursor.fetchall()}
-        messages.extend(
-            checks.Warning(
-                f"Trigger {name} enforcing span invariants of {model._meta.label} is not installed "
-                f"in database {alias!r}.",
-                hint="Run migrate; without it Postgres does not check containment and gaps.",
-                obj=model,
-                id="django_segments.W002",
-            )
-            for model, name in wanted
-            if name not in present
-        )
+            installed = dict(cursor.fetchall())
+        for model, name, trigger in wanted:
+            if name not in installed:
+                messages.append(
+                    checks.Warning(
+                        f"Trigger {name} enforcing span invariants of {model._meta.label} is not "
+                        f"installed in database {alias!r}.",
+                        hint="Run migrate; without it Postgres does not check containment and gaps.",
+                        obj=model,
+                        id="django_segments.W002",
+                    )
+                )
+            elif installed[name] != trigger.compile(model).sql.hash:
+                messages.append(
+                    checks.Warning(
+                        f"Trigger {name} of {model._meta.label} in database {alias!r} is not the "
+                        "one the model generates now (an older template version, or a changed "
+                        "configuration).",
+                        hint="Run makemigrations and migrate; see Upgrading in the documentation.",
+                        obj=model,
+                        id="django_segments.W003",
+                    )
+                )
     return messages

@@ -1,6 +1,7 @@
--- DDL of tests/testapp/migrations/0001_initial.py, written by `make sql`
+-- DDL of the migrations in tests/testapp/migrations/, in order, written by `make sql`
 -- (tests/generate_sql.py). Do not edit: tests/test_ranges_ddl.py checks it.
 
+-- ==== testapp 0001_initial ====
 BEGIN;
 --
 -- Create model DateSegment
@@ -1900,4 +1901,2199 @@ CREATE INDEX "testapp_decimalspan_deleted_at_38db5c72" ON "testapp_decimalspan" 
 CREATE INDEX "testapp_intspan_deleted_at_50f7f0e6" ON "testapp_intspan" ("deleted_at");
 CREATE INDEX "testapp_bigintspan_deleted_at_da1a8584" ON "testapp_bigintspan" ("deleted_at");
 ALTER TABLE "testapp_bigintsegment" ADD CONSTRAINT "testapp_bigintsegment_span_id_9b70f158_fk_testapp_bigintspan_id" FOREIGN KEY ("span_id") REFERENCES "testapp_bigintspan" ("id") DEFERRABLE INITIALLY DEFERRED;
+COMMIT;
+
+-- ==== testapp 0002_segment_defaults ====
+BEGIN;
+--
+-- Add field created_at to datesegment
+--
+ALTER TABLE "testapp_datesegment" ADD COLUMN "created_at" timestamp with time zone DEFAULT '<the time of migrate>'::timestamptz NULL;
+ALTER TABLE "testapp_datesegment" ALTER COLUMN "created_at" DROP DEFAULT;
+--
+-- Add field source to datetimesegment
+--
+ALTER TABLE "testapp_datetimesegment" ADD COLUMN "source" varchar(20) DEFAULT 'database' NOT NULL;
+COMMIT;
+
+-- ==== testapp 0003_trigger_template_v2 ====
+BEGIN;
+--
+-- Remove trigger segments_generation from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_check_insert from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_check_update from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_check_delete from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_gen_bigintsegment from model bigintspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan";
+--
+-- Remove trigger segments_span_upd_bigintsegment from model bigintspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan";
+--
+-- Remove trigger segments_span_ins_bigintsegment from model bigintspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan";
+--
+-- Remove trigger segments_generation from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_generation_70fd2 ON "testapp_datesegment";
+--
+-- Remove trigger segments_check_insert from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_c073b ON "testapp_datesegment";
+--
+-- Remove trigger segments_check_update from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_74572 ON "testapp_datesegment";
+--
+-- Remove trigger segments_check_delete from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_30022 ON "testapp_datesegment";
+--
+-- Remove trigger segments_truncate_guard from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment";
+--
+-- Remove trigger segments_gen_datesegment from model datespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan";
+--
+-- Remove trigger segments_span_upd_datesegment from model datespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan";
+--
+-- Remove trigger segments_span_ins_datesegment from model datespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan";
+--
+-- Remove trigger segments_generation from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_generation_371cc ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_check_insert from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_check_update from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_check_delete from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_gen_datetimesegment from model datetimespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan";
+--
+-- Remove trigger segments_span_upd_datetimesegment from model datetimespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan";
+--
+-- Remove trigger segments_span_ins_datetimesegment from model datetimespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan";
+--
+-- Remove trigger segments_generation from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_check_insert from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_check_update from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_check_delete from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_gen_decimalsegment from model decimalspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan";
+--
+-- Remove trigger segments_span_upd_decimalsegment from model decimalspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan";
+--
+-- Remove trigger segments_span_ins_decimalsegment from model decimalspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan";
+--
+-- Remove trigger segments_generation from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_generation_862c6 ON "testapp_intsegment";
+--
+-- Remove trigger segments_check_insert from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment";
+--
+-- Remove trigger segments_check_update from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_e04ea ON "testapp_intsegment";
+--
+-- Remove trigger segments_check_delete from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment";
+--
+-- Remove trigger segments_truncate_guard from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment";
+--
+-- Remove trigger segments_gen_intsegment from model intspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan";
+--
+-- Remove trigger segments_span_upd_intsegment from model intspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan";
+--
+-- Remove trigger segments_span_ins_intsegment from model intspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan";
+--
+-- Create trigger segments_generation on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_ed167()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_ed167() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_generation_ed167
+                AFTER INSERT OR UPDATE OR DELETE ON "testapp_bigintsegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_generation_ed167();
+
+            COMMENT ON TRIGGER pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment" IS '874b8654fa71c9829c149e9ef0cadc997901a780';
+
+--
+-- Create trigger segments_check_insert on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_cba92()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_cba92() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_cba92
+                AFTER INSERT ON "testapp_bigintsegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_cba92();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment" IS 'a3165b8066cebf06f75822aa485a68712f4b34db';
+
+--
+-- Create trigger segments_check_update on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_11c1d()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_11c1d() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_11c1d
+                AFTER UPDATE ON "testapp_bigintsegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_11c1d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS 'e936a531ae59077ba17032be40afca6c134254af';
+
+--
+-- Create trigger segments_check_delete on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_c6b6f()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_c6b6f() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_c6b6f
+                AFTER DELETE ON "testapp_bigintsegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_c6b6f();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment" IS '4a4a54ddb11e57a3a0076ae20af38b0f79dbe427';
+
+--
+-- Create trigger segments_gen_bigintsegment on model bigintspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_bigintsegment_39f69()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_bigintsegment_39f69() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan";
+            CREATE  TRIGGER pgtrigger_segments_gen_bigintsegment_39f69
+                AFTER INSERT OR UPDATE ON "testapp_bigintspan"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_gen_bigintsegment_39f69();
+
+            COMMENT ON TRIGGER pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan" IS '4fd806144fa1ec086b86256fe20ad07a944e3927';
+
+--
+-- Create trigger segments_span_upd_bigintsegment on model bigintspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_94103d2651_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b
+                AFTER UPDATE ON "testapp_bigintspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '359790b49d8c5bed7e9ca12c03c56be842bf0b17';
+
+--
+-- Create trigger segments_span_ins_bigintsegment on model bigintspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_bigintsegment_a9b8e()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_94103d2651_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_bigintsegment_a9b8e() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e
+                AFTER INSERT ON "testapp_bigintspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_bigintsegment_a9b8e();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS '0f74f19aa8e7ab20c70649f9bc1a088c6a8d6d9d';
+
+--
+-- Create trigger segments_generation on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_70fd2()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_70fd2() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_70fd2 ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_generation_70fd2
+                AFTER INSERT OR UPDATE OR DELETE ON "testapp_datesegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_generation_70fd2();
+
+            COMMENT ON TRIGGER pgtrigger_segments_generation_70fd2 ON "testapp_datesegment" IS '19c9cb2a12152787102c1edffc86183d4ff79f15';
+
+--
+-- Create trigger segments_check_insert on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_c073b()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_c073b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_c073b ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_c073b
+                AFTER INSERT ON "testapp_datesegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_c073b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_c073b ON "testapp_datesegment" IS '8fff958e903b049d14158b8ba71b0fbaacd4783a';
+
+--
+-- Create trigger segments_check_update on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_74572()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_74572() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_74572 ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_74572
+                AFTER UPDATE ON "testapp_datesegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_74572();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS 'fbbd4d1ba485d61dd4a052d7c43f7ec383e6bc81';
+
+--
+-- Create trigger segments_check_delete on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_30022()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_30022() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_30022 ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_30022
+                AFTER DELETE ON "testapp_datesegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_30022();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_30022 ON "testapp_datesegment" IS '364d061d12ddeaef15be4970d7b3e1af36cb443a';
+
+--
+-- Create trigger segments_truncate_guard on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_3487d()
+            RETURNS TRIGGER AS $$
+                DECLARE _left text;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            SELECT "id"::text INTO _left FROM "testapp_datespan" WHERE deleted_at IS NULL
+                ORDER BY "id" LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, _left);
+            END IF;
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_truncate_guard_3487d() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_truncate_guard_3487d
+                AFTER TRUNCATE ON "testapp_datesegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_3487d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS '50d25f226894a2705a038681d3b57980e347924c';
+
+--
+-- Create trigger segments_gen_datesegment on model datespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_datesegment_c8836()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_datesegment_c8836() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan";
+            CREATE  TRIGGER pgtrigger_segments_gen_datesegment_c8836
+                AFTER INSERT OR UPDATE ON "testapp_datespan"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_gen_datesegment_c8836();
+
+            COMMENT ON TRIGGER pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan" IS 'c894ee07e0e8f9c8adc56109b9b585bb6630ba98';
+
+--
+-- Create trigger segments_span_upd_datesegment on model datespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(datemultirange(daterange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b
+                AFTER UPDATE ON "testapp_datespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'da8dcfdc460b822e5f79e9e63e13ee68e9741943';
+
+--
+-- Create trigger segments_span_ins_datesegment on model datespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(datemultirange(daterange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06
+                AFTER INSERT ON "testapp_datespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '66aca2cfea0baef35095159ca8cdd49ac5227e89';
+
+--
+-- Create trigger segments_generation on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_371cc()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_371cc() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_371cc ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_generation_371cc
+                AFTER INSERT OR UPDATE OR DELETE ON "testapp_datetimesegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_generation_371cc();
+
+            COMMENT ON TRIGGER pgtrigger_segments_generation_371cc ON "testapp_datetimesegment" IS '43d75220633b85923d6d5b439d31df2ceff69555';
+
+--
+-- Create trigger segments_check_insert on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_fa0ee()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_fa0ee() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_fa0ee
+                AFTER INSERT ON "testapp_datetimesegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_fa0ee();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment" IS 'dcbc579c664672816278ac2a68b4b77849a9b1fa';
+
+--
+-- Create trigger segments_check_update on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_65415()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_65415() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_65415
+                AFTER UPDATE ON "testapp_datetimesegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_65415();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'b460eab22b49dd35e7b7112c31e590ca36d4533b';
+
+--
+-- Create trigger segments_check_delete on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_99bf8()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_99bf8() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_99bf8
+                AFTER DELETE ON "testapp_datetimesegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_99bf8();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment" IS 'dc86083e0b8e81b978cefcff1b2860ddaf8e0aed';
+
+--
+-- Create trigger segments_gen_datetimesegment on model datetimespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_datetimesegment_68b0b()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_datetimesegment_68b0b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan";
+            CREATE  TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b
+                AFTER INSERT OR UPDATE ON "testapp_datetimespan"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_gen_datetimesegment_68b0b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan" IS 'f2b9482b579098f2fd0ba4ab9dea6a3993cbf5b7';
+
+--
+-- Create trigger segments_span_upd_datetimesegment on model datetimespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff
+                AFTER UPDATE ON "testapp_datetimespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '9675ca3a3b415530991c9295a94ae1c2202467da';
+
+--
+-- Create trigger segments_span_ins_datetimesegment on model datetimespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datetimesegment_afb36()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_datetimesegment_afb36() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36
+                AFTER INSERT ON "testapp_datetimespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_datetimesegment_afb36();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS 'ce9b6c051db74ac3fe9cf15f54eadfd69694117a';
+
+--
+-- Create trigger segments_generation on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_9c719()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_9c719() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_generation_9c719
+                AFTER INSERT OR UPDATE OR DELETE ON "testapp_decimalsegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_generation_9c719();
+
+            COMMENT ON TRIGGER pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment" IS '73fcefe8b4367c487c87c4eda1f9f7641e3b06a5';
+
+--
+-- Create trigger segments_check_insert on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_84985()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_84985() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_84985
+                AFTER INSERT ON "testapp_decimalsegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_84985();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment" IS 'cf6f1998672df654eb9e58b4d477084b30281721';
+
+--
+-- Create trigger segments_check_update on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_37c96()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_37c96() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_37c96
+                AFTER UPDATE ON "testapp_decimalsegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_37c96();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS '1f440b6995c99edfe3892cc3b09a3eec16ab4434';
+
+--
+-- Create trigger segments_check_delete on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_8e6ed()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_8e6ed() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_8e6ed
+                AFTER DELETE ON "testapp_decimalsegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_8e6ed();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment" IS 'fab5234995a7d4fca7ec4d4f019c0a2e35ab5a3e';
+
+--
+-- Create trigger segments_gen_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_decimalsegment_85a91()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_decimalsegment_85a91() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan";
+            CREATE  TRIGGER pgtrigger_segments_gen_decimalsegment_85a91
+                AFTER INSERT OR UPDATE ON "testapp_decimalspan"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_gen_decimalsegment_85a91();
+
+            COMMENT ON TRIGGER pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan" IS '161175a12b6f7d47fc785234c89024cdac79689b';
+
+--
+-- Create trigger segments_span_upd_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2
+                AFTER UPDATE ON "testapp_decimalspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '12d80f5350246fd72a7ea4f284ee10743664501e';
+
+--
+-- Create trigger segments_span_ins_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_decimalsegment_34b2c()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_decimalsegment_34b2c() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c
+                AFTER INSERT ON "testapp_decimalspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_decimalsegment_34b2c();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS '4d4b0f613c8072aee70a648a9da4b70cf56e5a8e';
+
+--
+-- Create trigger segments_generation on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_862c6()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_862c6() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_862c6 ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_generation_862c6
+                AFTER INSERT OR UPDATE OR DELETE ON "testapp_intsegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_generation_862c6();
+
+            COMMENT ON TRIGGER pgtrigger_segments_generation_862c6 ON "testapp_intsegment" IS '264b93ab4945e0d7dd65b9cdda07d3637db2ea44';
+
+--
+-- Create trigger segments_check_insert on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_73a83()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_73a83() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_73a83
+                AFTER INSERT ON "testapp_intsegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_73a83();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment" IS 'c9068c1e2421c7b32108773cceca5c93315c5845';
+
+--
+-- Create trigger segments_check_update on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_e04ea()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_e04ea() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_e04ea ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_e04ea
+                AFTER UPDATE ON "testapp_intsegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_e04ea();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS 'fc2ceba8151072a28a44d6cfcdcfafcb0d25a661';
+
+--
+-- Create trigger segments_check_delete on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_6c75d()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            PERFORM set_config('segments.touch', 'on', true);
+            UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
+            PERFORM set_config('segments.touch', 'off', true);
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_6c75d() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_6c75d
+                AFTER DELETE ON "testapp_intsegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_6c75d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment" IS '853d264dbbaaa6c6ec601153e66bf55cca8a243d';
+
+--
+-- Create trigger segments_truncate_guard on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_63208()
+            RETURNS TRIGGER AS $$
+                DECLARE _left text;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+            SELECT "id"::text INTO _left FROM "testapp_intspan" WHERE deleted_at IS NULL
+                ORDER BY "id" LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, _left);
+            END IF;
+            RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_truncate_guard_63208() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_truncate_guard_63208
+                AFTER TRUNCATE ON "testapp_intsegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_63208();
+
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '4073481465a567262ec82922c7fddcd6b4abe9dd';
+
+--
+-- Create trigger segments_gen_intsegment on model intspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_intsegment_6160c()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+
+        PERFORM set_config('segments.generation',
+            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
+            true);
+        RETURN NULL;
+
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_intsegment_6160c() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan";
+            CREATE  TRIGGER pgtrigger_segments_gen_intsegment_6160c
+                AFTER INSERT OR UPDATE ON "testapp_intspan"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_gen_intsegment_6160c();
+
+            COMMENT ON TRIGGER pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan" IS 'e883dfdab0ae27537e9d41f2633ee43055c15618';
+
+--
+-- Create trigger segments_span_upd_intsegment on model intspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(int4multirange(int4range(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2
+                AFTER UPDATE ON "testapp_intspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '9ffd1dac8c116efb01a7282e5b63f893cb067b64';
+
+--
+-- Create trigger segments_span_ins_intsegment on model intspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_intsegment_97d81()
+            RETURNS TRIGGER AS $$
+                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _ids := ARRAY[NEW.id];
+_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
+FOREACH _sid IN ARRAY _ids LOOP
+  CONTINUE WHEN _sid IS NULL;
+  _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
+  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
+  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid;
+  CONTINUE WHEN _span_range IS NULL;
+  SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+  SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+  END IF;
+  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+  END IF;
+  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+  END IF;
+  SELECT range_agg("segment_range") INTO _agg FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(int4multirange(int4range(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+  END IF;
+  PERFORM set_config(_key, _gen, true);
+END LOOP;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_intsegment_97d81() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_intsegment_97d81
+                AFTER INSERT ON "testapp_intspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS 'b573ceb5e2aa280712bd1704b41837e7b41441fe';
+
 COMMIT;

@@ -8,7 +8,7 @@ from django.test.utils import isolate_apps
 
 import django_segments as ds
 from django_segments import checks as segment_checks
-from tests.testapp.models import IntSegment
+from tests.testapp.models import IntSegment, IntSpan
 
 
 def _ids(messages: list) -> list[str]:
@@ -64,3 +64,20 @@ def test_w002_when_a_constraint_trigger_is_missing() -> None:
     assert _ids(messages) == ["django_segments.W002"]
     assert name in messages[0].msg
     assert messages[0].obj is IntSegment
+
+
+@pytest.mark.django_db
+def test_w003_when_an_installed_trigger_is_not_the_one_the_model_generates() -> None:
+    """An older template version, as after upgrading without makemigrations."""
+    assert segment_checks.check_triggers_installed(databases=["default"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname LIKE %s",
+            [IntSpan._meta.db_table, "pgtrigger_segments_span_upd%"],
+        )
+        (name,) = cursor.fetchone()
+        cursor.execute(f"COMMENT ON TRIGGER \"{name}\" ON {IntSpan._meta.db_table} IS 'an older hash'")
+    messages = segment_checks.check_triggers_installed(databases=["default"])
+    assert _ids(messages) == ["django_segments.W003"]
+    assert name in messages[0].msg
+    assert messages[0].obj is IntSpan

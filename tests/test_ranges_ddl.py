@@ -1,4 +1,4 @@
-"""The checked-in DDL (sql/testapp_schema.sql) matches the test app's migration."""
+"""The checked-in DDL (sql/testapp_schema.sql) matches the test app's migrations."""
 
 from __future__ import annotations
 
@@ -38,10 +38,18 @@ def test_schema_is_deterministic_and_names_every_invariant() -> None:
         assert f'CONSTRAINT "testapp_{table}_no_overlap" EXCLUDE USING GIST' in first
         assert f"'testapp_{table}_containment'" in first
     assert "DEFERRABLE INITIALLY DEFERRED" in first
+    # The latest migration installs every trigger anew, with template version 2.
+    latest = first.rsplit("-- ==== testapp ", 1)[1]
+    assert latest.startswith("0003_trigger_template_v2")
     # Deferred checks live on the span table: on update and on insert, per segment model.
-    assert first.count("CREATE CONSTRAINT TRIGGER") == 5 * 2
+    assert latest.count("CREATE CONSTRAINT TRIGGER") == 5 * 2
     # The segment table queues them with three statement-level triggers (and the generation
     # one); tiled models also guard against TRUNCATE.
     tiled = sum(rt.tiling for rt in ALL_TYPES)
-    assert first.count("FOR EACH STATEMENT") == 5 * 4 + 5 + tiled
-    assert first.count("AFTER TRUNCATE") == tiled
+    triggers = 5 * 4 + 5 + tiled
+    assert latest.count("FOR EACH STATEMENT") == triggers
+    assert latest.count("AFTER TRUNCATE") == tiled
+    assert latest.count("DROP TRIGGER IF EXISTS") == 2 * (triggers + 5 * 2)  # removed, then added
+    assert latest.count("_segments_may_ignore(TG_NAME, TG_RELID)") == triggers + 5 * 2
+    assert latest.count("SET search_path = ' || concat_ws(', ', 'pg_catalog',") == triggers + 5 * 2
+    assert "_segments_should_ignore" not in latest

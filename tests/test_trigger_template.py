@@ -1,14 +1,32 @@
-"""Our triggers' installation template: an ignore check without a subtransaction."""
+"""Our triggers' installation template (`SegmentsTriggerSqlV2`).
+
+Its ignore check opens no subtransaction (an ``EXCEPTION`` block per trigger call made a
+transaction's commit O(N^2) in the rows it wrote), and a role that may only write the
+tables cannot switch the checks off. The checks run as the role that writes; two ways
+such a role could skip them with version 1 of the template:
+
+- ``SET pgtrigger.ignore = '{...}'``: a custom setting anyone may set. It is honoured only
+  for members of the table owner's role (and superusers), who may disable triggers
+  anyway.
+- a temporary table named like the span or segment table: ``pg_temp`` comes first in a
+  session's search path, so unqualified names in a trigger function found it. Our
+  trigger functions carry their own search path, with ``pg_temp`` last.
+
+Each test creates a role in the test transaction (rolled back with it), gives it the
+privileges an application's role has, and writes as that role with ``SET LOCAL ROLE``.
+"""
 
 from __future__ import annotations
 
+import uuid
+
 import pgtrigger
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import NumericRange
 
-import django_segments as ds
-from tests.testapp.models import IntSegment, IntSpan
+from django_segments.ranges.ddl import IGNORE_FUNCTION
+from tests.testapp.models import BigIntSegment, BigIntSpan, IntSegment, IntSpan
 
 pytestmark = pytest.mark.django_db
 
@@ -19,39 +37,118 @@ def _fetch(sql: str, params: list | None = None) -> list[tuple]:
         return cursor.fetchall()
 
 
-def test_ignore_function_has_no_exception_block() -> None:
-    ((language, source),) = _fetch(
-        "SELECT l.lanname, p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
-        " WHERE p.proname = '_segments_should_ignore'"
+@pytest.fixture
+def writer() -> str:
+    """A role with the privileges of an application's database user, and no more."""
+    name = f"segments_writer_{uuid.uuid4().hex[:10]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{name}" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+        cursor.execute(f'GRANT USAGE ON SCHEMA public TO "{name}"')
+        cursor.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{name}"')
+        cursor.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{name}"')
+        cursor.execute("SELECT current_database()")
+        (database,) = cursor.fetchone()
+        cursor.execute(f'GRANT TEMPORARY ON DATABASE "{database}" TO "{name}"')
+    return name  # the role, its grants and what it creates go with the test's transaction
+
+
+def _write_as(role: str, *statements: tuple[str, list]) -> None:
+    """Run ``statements`` as ``role`` in a savepoint and fire every deferred check."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f'SET LOCAL ROLE "{role}"')
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _refused_as(role: str, *statements: tuple[str, list]) -> str:
+    """The constraint named by the error that refused ``statements`` written as ``role``."""
+    with pytest.raises(IntegrityError) as info:
+        _write_as(role, *statements)
+    return info.value.__cause__.diag.constraint_name
+
+
+def test_the_writer_is_not_privileged(writer: str) -> None:
+    ((superuser, owner),) = _fetch(
+        "SELECT r.rolsuper, pg_has_role(r.oid, c.relowner, 'MEMBER') FROM pg_roles r, pg_class c"
+        " WHERE r.rolname = %s AND c.oid = 'testapp_intsegment'::regclass",
+        [writer],
     )
-    # An EXCEPTION block would open a subtransaction on every trigger call.
-    assert language == "sql"
-    assert "EXCEPTION" not in source.upper()
-    assert "current_setting('pgtrigger.ignore', true)" in source
+    assert (superuser, owner) == (False, False)
 
 
-def test_every_library_trigger_uses_it() -> None:
+def test_pgtrigger_ignore_does_not_bypass_the_checks_for_a_writer(writer: str) -> None:
+    span = IntSpan.objects.create(current_range=NumericRange(0, 10, "[)"))
+    upper = span.first_segment.split(5)
+    gap = ("UPDATE testapp_intsegment SET segment_range = int4range(7, 10) WHERE id = %s", [upper.pk])
+    with pgtrigger.ignore("testapp.IntSegment:segments_check_update"):
+        assert _refused_as(writer, gap) == "testapp_intsegment_gaps"
+
+
+def test_pgtrigger_ignore_still_works_for_the_table_owner(writer: str) -> None:
+    """The connection's own role owns the tables (it migrated them)."""
+    span = IntSpan.objects.create(current_range=NumericRange(0, 10, "[)"))
+    upper = span.first_segment.split(5)
+    with pgtrigger.ignore("testapp.IntSegment:segments_check_update"), transaction.atomic():
+        IntSegment.all_objects.filter(pk=upper.pk).update(segment_range=NumericRange(7, 10, "[)"))
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert [(s.segment_range.lower, s.segment_range.upper) for s in span.get_active_segments()] == [
+        (0, 5),
+        (7, 10),
+    ]
+
+
+def test_a_temporary_table_does_not_stand_in_for_the_span_table(writer: str) -> None:
+    """The touch and the check read the real span row, not a look-alike in pg_temp."""
+    span = BigIntSpan.objects.create(current_range=NumericRange(0, 10, "[)"))
+    segment = BigIntSegment.objects.create(span=span, segment_range=NumericRange(0, 5, "[)"))
+    look_alike = [
+        (
+            "CREATE TEMPORARY TABLE testapp_bigintspan"
+            " (id bigint, current_range int8range, deleted_at timestamptz)",
+            [],
+        ),
+        ("INSERT INTO testapp_bigintspan VALUES (%s, int8range(0, 1000), NULL)", [span.pk]),
+    ]
+    grow = (
+        "UPDATE public.testapp_bigintsegment SET segment_range = int8range(0, 500) WHERE id = %s",
+        [segment.pk],
+    )
+    assert _refused_as(writer, *look_alike, grow) == "testapp_bigintsegment_containment"
+    # In the writer's session the unqualified name is the look-alike.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f'SET LOCAL ROLE "{writer}"')
+        for sql, params in look_alike:
+            cursor.execute(sql, params)
+        cursor.execute("SELECT upper(current_range) FROM testapp_bigintspan WHERE id = %s", [span.pk])
+        assert cursor.fetchall() == [(1000,)]
+        transaction.set_rollback(True)
+
+
+def test_every_library_trigger_function_pins_its_search_path() -> None:
     rows = _fetch(
-        "SELECT t.tgname, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+        "SELECT t.tgname, p.prosrc, p.proconfig FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
         " WHERE t.tgname LIKE 'pgtrigger_segments_%%'"
     )
     assert len(rows) >= 5 * 4
-    for name, source in rows:
-        assert "_segments_should_ignore(TG_NAME)" in source, name
+    for name, source, config in rows:
+        assert f"{IGNORE_FUNCTION}(TG_NAME, TG_RELID)" in source, name
         assert "_pgtrigger_should_ignore" not in source, name
+        (path,) = [c.split("=", 1)[1] for c in config or [] if c.startswith("search_path=")]
+        schemas = [s.strip() for s in path.split(",")]
+        assert schemas[0] == "pg_catalog", (name, path)
+        assert schemas[-1] == "pg_temp", (name, path)
+        assert "public" in schemas, (name, path)
 
 
-def test_pgtrigger_ignore_still_bypasses_a_named_trigger() -> None:
-    """The documented escape hatch: whoever may set it can skip the checks it names."""
-    span = IntSpan.objects.create(current_range=NumericRange(0, 10, "[)"))
-    upper = span.first_segment.split(5)
-    upper.segment_range = NumericRange(7, 10, "[)")
-    with pytest.raises(ds.GapError):
-        upper.save()
-    uri = "testapp.IntSegment:segments_check_update"
-    with pgtrigger.ignore(uri), transaction.atomic():
-        IntSegment.all_objects.filter(pk=upper.pk).update(segment_range=NumericRange(7, 10, "[)"))
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no check fired: no error
-    ranges = [(s.segment_range.lower, s.segment_range.upper) for s in span.get_active_segments()]
-    assert ranges == [(0, 5), (7, 10)]
+def test_the_ignore_function_pins_its_search_path_and_asks_for_ownership() -> None:
+    ((language, source, config),) = _fetch(
+        "SELECT l.lanname, p.prosrc, p.proconfig FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
+        " WHERE p.proname = %s",
+        [IGNORE_FUNCTION],
+    )
+    assert language == "sql"
+    assert "EXCEPTION" not in source.upper()  # no subtransaction per trigger call
+    assert "pg_has_role" in source
+    assert config == ["search_path=pg_catalog, pg_temp"]

@@ -132,19 +132,20 @@ def segment_indexes(table: str) -> list[models.Index]:
     ]
 
 
-IGNORE_FUNCTION = "_segments_should_ignore"
+#: The ignore check of the current template (`SegmentsTriggerSqlV2`).
+IGNORE_FUNCTION = "_segments_may_ignore"
 
 
 class SegmentsTriggerSql(pgtrigger_compiler.UpsertTriggerSql):
-    """django-pgtrigger's installation SQL, with an ignore check that opens no subtransaction.
+    """Version 1 of our installation template, kept for the migrations that reference it;
+    new triggers are compiled with `SegmentsTriggerSqlV2`. Do not edit it.
 
-    pgtrigger's own ``_pgtrigger_should_ignore`` reads ``pgtrigger.ignore`` inside an
-    ``EXCEPTION`` block. NOTE - every such block is a subtransaction, and ending one makes
-    Postgres walk the list of pending deferred trigger events: with one deferred event per
-    written row, a transaction writing N segments paid O(N^2) (100,000 rows: 203 s instead
-    of 5.5 s). Ours reads the setting with ``current_setting(name, true)``; the
-    ``pgtrigger.ignore`` escape hatch keeps working. Version 1 of this template: do not
-    edit it, migrations reference it.
+    django-pgtrigger's own ``_pgtrigger_should_ignore`` reads ``pgtrigger.ignore`` inside
+    an ``EXCEPTION`` block. NOTE - every such block is a subtransaction, and ending one
+    makes Postgres walk the list of pending deferred trigger events: with one deferred
+    event per written row, a transaction writing N segments paid O(N^2) (100,000 rows:
+    203 s instead of 5.5 s). This version reads the setting with
+    ``current_setting(name, true)``.
     """
 
     def get_template(self) -> str:
@@ -185,19 +186,83 @@ class SegmentsTriggerSql(pgtrigger_compiler.UpsertTriggerSql):
         """
 
 
+class SegmentsTriggerSqlV2(pgtrigger_compiler.UpsertTriggerSql):
+    """Our installation template, version 2: checks that a role allowed to write the tables
+    cannot switch off. Do not edit it; a change is a new version (migrations reference it).
+
+    - The ignore check opens no subtransaction (see `SegmentsTriggerSql`).
+    - ``pgtrigger.ignore`` is a custom setting that any role may set. The ignore check
+      honours it only for members of the table owner's role (and superusers): roles that
+      may ``ALTER TABLE ... DISABLE TRIGGER`` anyway.
+    - The trigger function runs with ``search_path`` = ``pg_catalog``, the schemas of the
+      migrating session's path, ``pg_temp``. A session's own path puts ``pg_temp`` first,
+      so a temporary table named like the span table would otherwise be the one the
+      trigger reads and touches. ``pg_catalog`` first keeps built-in functions and
+      operators from being shadowed by a session's path. NOTE - the schemas of the path
+      must not let untrusted roles create objects (PostgreSQL 15 and newer do not grant
+      ``CREATE`` on ``public`` to everyone; on 14, revoke it): an overload with a closer
+      argument type wins over a built-in whatever the order.
+    """
+
+    def get_template(self) -> str:
+        """The template (version 2)."""
+        return """
+            CREATE OR REPLACE FUNCTION {ignore_func_name}(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+
+            CREATE OR REPLACE FUNCTION {pgid}()
+            RETURNS TRIGGER AS $$
+                {declare}
+                BEGIN
+                    IF ({ignore_func_name}(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    {func}
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION {pgid}() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS {pgid} ON {table};
+            CREATE {constraint} TRIGGER {pgid}
+                {when} {operation} ON {table}
+                {timing}
+                {referencing}
+                FOR EACH {level} {condition}
+                EXECUTE PROCEDURE {execute};
+
+            COMMENT ON TRIGGER {pgid} ON {table} IS '{hash}';
+        """
+
+
 def _ignore_function_name() -> str:
     schema = pgtrigger_features.schema()
     return f'"{schema}".{IGNORE_FUNCTION}' if schema else IGNORE_FUNCTION
 
 
 class LibraryTrigger(pgtrigger.Trigger):
-    """A pgtrigger trigger installed with `SegmentsTriggerSql`."""
+    """A pgtrigger trigger installed with `SegmentsTriggerSqlV2`."""
 
     def compile(self, model: Any) -> pgtrigger_compiler.Trigger:
         """Compile as pgtrigger does, then swap in our installation template."""
         kwargs = dict(super().compile(model).sql.kwargs)
         kwargs["ignore_func_name"] = _ignore_function_name()
-        return pgtrigger_compiler.Trigger(name=self.name, sql=SegmentsTriggerSql(**kwargs))
+        return pgtrigger_compiler.Trigger(name=self.name, sql=SegmentsTriggerSqlV2(**kwargs))
 
 
 class _GenerationTrigger(LibraryTrigger):
