@@ -2067,67 +2067,42 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_
 --
 DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan";
 --
--- Create trigger segments_generation on model bigintsegment
+-- Add field segments_revision to bigintspan
 --
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_ed167()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_ed167() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment";
-            CREATE  TRIGGER pgtrigger_segments_generation_ed167
-                AFTER INSERT OR UPDATE OR DELETE ON "testapp_bigintsegment"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_generation_ed167();
-
-            COMMENT ON TRIGGER pgtrigger_segments_generation_ed167 ON "testapp_bigintsegment" IS '874b8654fa71c9829c149e9ef0cadc997901a780';
-
+ALTER TABLE "testapp_bigintspan" ADD COLUMN "segments_revision" bigint DEFAULT 0 NOT NULL;
+--
+-- Add field segments_revision to datespan
+--
+ALTER TABLE "testapp_datespan" ADD COLUMN "segments_revision" bigint DEFAULT 0 NOT NULL;
+--
+-- Add field segments_revision to datetimespan
+--
+ALTER TABLE "testapp_datetimespan" ADD COLUMN "segments_revision" bigint DEFAULT 0 NOT NULL;
+--
+-- Add field segments_revision to decimalspan
+--
+ALTER TABLE "testapp_decimalspan" ADD COLUMN "segments_revision" bigint DEFAULT 0 NOT NULL;
+--
+-- Add field segments_revision to intspan
+--
+ALTER TABLE "testapp_intspan" ADD COLUMN "segments_revision" bigint DEFAULT 0 NOT NULL;
 --
 -- Create trigger segments_check_insert on model bigintsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_cba92()
             RETURNS TRIGGER AS $$
@@ -2141,9 +2116,7 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_bigintspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM new_rows);
             RETURN NULL;
 
                 END;
@@ -2164,20 +2137,25 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_insert_cba92();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment" IS 'a3165b8066cebf06f75822aa485a68712f4b34db';
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment" IS 'd03917488e83c118a4bd3dbe75dd792e8919005a';
 
 --
 -- Create trigger segments_check_update on model bigintsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_11c1d()
             RETURNS TRIGGER AS $$
@@ -2191,9 +2169,7 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_bigintspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
             RETURN NULL;
 
                 END;
@@ -2214,20 +2190,25 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_11c1d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS 'e936a531ae59077ba17032be40afca6c134254af';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS '3608530a6f059dd85f643b642643599d47d279f3';
 
 --
 -- Create trigger segments_check_delete on model bigintsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_c6b6f()
             RETURNS TRIGGER AS $$
@@ -2241,9 +2222,7 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_bigintspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_bigintspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM old_rows);
             RETURN NULL;
 
                 END;
@@ -2264,74 +2243,29 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_delete_c6b6f();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment" IS '4a4a54ddb11e57a3a0076ae20af38b0f79dbe427';
-
---
--- Create trigger segments_gen_bigintsegment on model bigintspan
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_bigintsegment_39f69()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_bigintsegment_39f69() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan";
-            CREATE  TRIGGER pgtrigger_segments_gen_bigintsegment_39f69
-                AFTER INSERT OR UPDATE ON "testapp_bigintspan"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_gen_bigintsegment_39f69();
-
-            COMMENT ON TRIGGER pgtrigger_segments_gen_bigintsegment_39f69 ON "testapp_bigintspan" IS '4fd806144fa1ec086b86256fe20ad07a944e3927';
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment" IS '66a9d20de2c94b04837127dd005ec6fa15be8452';
 
 --
 -- Create trigger segments_span_upd_bigintsegment on model bigintspan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
+                DECLARE _sid bigint; _span_range int8range; _span_deleted timestamptz; _revision bigint; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2340,25 +2274,19 @@ DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_94103d2651_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_bigintspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -2375,27 +2303,32 @@ RETURN NULL;
                 AFTER UPDATE ON "testapp_bigintspan"
                 DEFERRABLE INITIALLY DEFERRED
 
-                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '359790b49d8c5bed7e9ca12c03c56be842bf0b17';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS '908802106eae6c17d5f94bd7a61d2cd608cecf81';
 
 --
 -- Create trigger segments_span_ins_bigintsegment on model bigintspan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_bigintsegment_a9b8e()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int8range; _span_deleted timestamptz; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
+                DECLARE _sid bigint; _span_range int8range; _span_deleted timestamptz; _revision bigint; _first int8range; _last int8range; _agg int8multirange; _bad_id text; _bad_range int8range;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2404,25 +2337,19 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_94103d2651_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_bigintspan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_bigintspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -2442,70 +2369,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_bigintsegment_a9b8e();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS '0f74f19aa8e7ab20c70649f9bc1a088c6a8d6d9d';
-
---
--- Create trigger segments_generation on model datesegment
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_70fd2()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_70fd2() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_70fd2 ON "testapp_datesegment";
-            CREATE  TRIGGER pgtrigger_segments_generation_70fd2
-                AFTER INSERT OR UPDATE OR DELETE ON "testapp_datesegment"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_generation_70fd2();
-
-            COMMENT ON TRIGGER pgtrigger_segments_generation_70fd2 ON "testapp_datesegment" IS '19c9cb2a12152787102c1edffc86183d4ff79f15';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS '1287612a7184c2a74da09903d57078e6c88fb0bc';
 
 --
 -- Create trigger segments_check_insert on model datesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_c073b()
             RETURNS TRIGGER AS $$
@@ -2519,9 +2401,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_datespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM new_rows);
             RETURN NULL;
 
                 END;
@@ -2542,20 +2422,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_insert_c073b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_insert_c073b ON "testapp_datesegment" IS '8fff958e903b049d14158b8ba71b0fbaacd4783a';
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_c073b ON "testapp_datesegment" IS '28f67ca3edf8228b72b63108866397cba28baf07';
 
 --
 -- Create trigger segments_check_update on model datesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_74572()
             RETURNS TRIGGER AS $$
@@ -2569,9 +2454,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_datespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
             RETURN NULL;
 
                 END;
@@ -2592,20 +2475,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_74572();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS 'fbbd4d1ba485d61dd4a052d7c43f7ec383e6bc81';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS '3152307048979d631654b3b707390b55d4098a58';
 
 --
 -- Create trigger segments_check_delete on model datesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_30022()
             RETURNS TRIGGER AS $$
@@ -2619,9 +2507,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_datespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_datespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM old_rows);
             RETURN NULL;
 
                 END;
@@ -2642,20 +2528,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_delete_30022();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_delete_30022 ON "testapp_datesegment" IS '364d061d12ddeaef15be4970d7b3e1af36cb443a';
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_30022 ON "testapp_datesegment" IS '61d425999afb8b99336df9b7bf60ced6b825445c';
 
 --
 -- Create trigger segments_truncate_guard on model datesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_3487d()
             RETURNS TRIGGER AS $$
@@ -2694,74 +2585,29 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_3487d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS '50d25f226894a2705a038681d3b57980e347924c';
-
---
--- Create trigger segments_gen_datesegment on model datespan
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_datesegment_c8836()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_datesegment_c8836() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan";
-            CREATE  TRIGGER pgtrigger_segments_gen_datesegment_c8836
-                AFTER INSERT OR UPDATE ON "testapp_datespan"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_gen_datesegment_c8836();
-
-            COMMENT ON TRIGGER pgtrigger_segments_gen_datesegment_c8836 ON "testapp_datespan" IS 'c894ee07e0e8f9c8adc56109b9b585bb6630ba98';
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS '86901f78c26a4f0ee2a9d88241caba82ad5c66ea';
 
 --
 -- Create trigger segments_span_upd_datesegment on model datespan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
+                DECLARE _sid bigint; _span_range daterange; _span_deleted timestamptz; _revision bigint; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2770,32 +2616,26 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
-  END IF;
-  SELECT range_agg("segment_range") INTO _agg FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
-  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(datemultirange(daterange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_datespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
+IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+END IF;
+SELECT range_agg("segment_range") INTO _agg FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(datemultirange(daterange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -2812,27 +2652,32 @@ RETURN NULL;
                 AFTER UPDATE ON "testapp_datespan"
                 DEFERRABLE INITIALLY DEFERRED
 
-                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'da8dcfdc460b822e5f79e9e63e13ee68e9741943';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS '4b0cef7d32b7efd0fdcbf2e20f3ece478f513420';
 
 --
 -- Create trigger segments_span_ins_datesegment on model datespan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range daterange; _span_deleted timestamptz; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
+                DECLARE _sid bigint; _span_range daterange; _span_deleted timestamptz; _revision bigint; _first daterange; _last daterange; _agg datemultirange; _bad_id text; _bad_range daterange;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -2841,32 +2686,26 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_fefe11051d_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datespan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
-  END IF;
-  SELECT range_agg("segment_range") INTO _agg FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
-  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(datemultirange(daterange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_datespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
+IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+END IF;
+SELECT range_agg("segment_range") INTO _agg FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(datemultirange(daterange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -2886,70 +2725,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '66aca2cfea0baef35095159ca8cdd49ac5227e89';
-
---
--- Create trigger segments_generation on model datetimesegment
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_371cc()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_371cc() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_371cc ON "testapp_datetimesegment";
-            CREATE  TRIGGER pgtrigger_segments_generation_371cc
-                AFTER INSERT OR UPDATE OR DELETE ON "testapp_datetimesegment"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_generation_371cc();
-
-            COMMENT ON TRIGGER pgtrigger_segments_generation_371cc ON "testapp_datetimesegment" IS '43d75220633b85923d6d5b439d31df2ceff69555';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS 'bed15ffe0744067d732c526e0ac33e79dfd5588f';
 
 --
 -- Create trigger segments_check_insert on model datetimesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_fa0ee()
             RETURNS TRIGGER AS $$
@@ -2963,9 +2757,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_datetimespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM new_rows);
             RETURN NULL;
 
                 END;
@@ -2986,20 +2778,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_insert_fa0ee();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment" IS 'dcbc579c664672816278ac2a68b4b77849a9b1fa';
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment" IS '54580cde1c7ec243bd34a34337a0786716ec57ef';
 
 --
 -- Create trigger segments_check_update on model datetimesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_65415()
             RETURNS TRIGGER AS $$
@@ -3013,9 +2810,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_datetimespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
             RETURN NULL;
 
                 END;
@@ -3036,20 +2831,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_65415();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS 'b460eab22b49dd35e7b7112c31e590ca36d4533b';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS '22ad3130a79144e33d6980a7648b9d773c4d8322';
 
 --
 -- Create trigger segments_check_delete on model datetimesegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_99bf8()
             RETURNS TRIGGER AS $$
@@ -3063,9 +2863,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_datetimespan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_datetimespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM old_rows);
             RETURN NULL;
 
                 END;
@@ -3086,74 +2884,29 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_delete_99bf8();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment" IS 'dc86083e0b8e81b978cefcff1b2860ddaf8e0aed';
-
---
--- Create trigger segments_gen_datetimesegment on model datetimespan
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_datetimesegment_68b0b()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_datetimesegment_68b0b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan";
-            CREATE  TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b
-                AFTER INSERT OR UPDATE ON "testapp_datetimespan"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_gen_datetimesegment_68b0b();
-
-            COMMENT ON TRIGGER pgtrigger_segments_gen_datetimesegment_68b0b ON "testapp_datetimespan" IS 'f2b9482b579098f2fd0ba4ab9dea6a3993cbf5b7';
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment" IS 'd5c5b852c865ca6fd416e28eb5e752e23cf8f3fa';
 
 --
 -- Create trigger segments_span_upd_datetimesegment on model datetimespan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
+                DECLARE _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _revision bigint; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -3162,25 +2915,19 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_datetimespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -3197,27 +2944,32 @@ RETURN NULL;
                 AFTER UPDATE ON "testapp_datetimespan"
                 DEFERRABLE INITIALLY DEFERRED
 
-                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '9675ca3a3b415530991c9295a94ae1c2202467da';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS 'f438dcf1b82e0c1ebbd60ffc6b7230e3a3ed8df3';
 
 --
 -- Create trigger segments_span_ins_datetimesegment on model datetimespan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datetimesegment_afb36()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
+                DECLARE _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _revision bigint; _first tstzrange; _last tstzrange; _agg tstzmultirange; _bad_id text; _bad_range tstzrange;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -3226,25 +2978,19 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_23fd7ba9bf_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_datetimespan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_datetimespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -3264,70 +3010,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_datetimesegment_afb36();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS 'ce9b6c051db74ac3fe9cf15f54eadfd69694117a';
-
---
--- Create trigger segments_generation on model decimalsegment
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_9c719()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_9c719() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment";
-            CREATE  TRIGGER pgtrigger_segments_generation_9c719
-                AFTER INSERT OR UPDATE OR DELETE ON "testapp_decimalsegment"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_generation_9c719();
-
-            COMMENT ON TRIGGER pgtrigger_segments_generation_9c719 ON "testapp_decimalsegment" IS '73fcefe8b4367c487c87c4eda1f9f7641e3b06a5';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS '397364108dfd356aeb639bfdf056626707437918';
 
 --
 -- Create trigger segments_check_insert on model decimalsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_84985()
             RETURNS TRIGGER AS $$
@@ -3341,9 +3042,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_decimalspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM new_rows);
             RETURN NULL;
 
                 END;
@@ -3364,20 +3063,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_insert_84985();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment" IS 'cf6f1998672df654eb9e58b4d477084b30281721';
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment" IS 'b8f7eed6a2fe1f18f9a2f109cbe11a53961d4405';
 
 --
 -- Create trigger segments_check_update on model decimalsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_37c96()
             RETURNS TRIGGER AS $$
@@ -3391,9 +3095,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_decimalspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
             RETURN NULL;
 
                 END;
@@ -3414,20 +3116,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_37c96();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS '1f440b6995c99edfe3892cc3b09a3eec16ab4434';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS 'b53525b4fca30ad5e1ab713913d37298cbcce274';
 
 --
 -- Create trigger segments_check_delete on model decimalsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_8e6ed()
             RETURNS TRIGGER AS $$
@@ -3441,9 +3148,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_decimalspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_decimalspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM old_rows);
             RETURN NULL;
 
                 END;
@@ -3464,74 +3169,29 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_delete_8e6ed();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment" IS 'fab5234995a7d4fca7ec4d4f019c0a2e35ab5a3e';
-
---
--- Create trigger segments_gen_decimalsegment on model decimalspan
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_decimalsegment_85a91()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_decimalsegment_85a91() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan";
-            CREATE  TRIGGER pgtrigger_segments_gen_decimalsegment_85a91
-                AFTER INSERT OR UPDATE ON "testapp_decimalspan"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_gen_decimalsegment_85a91();
-
-            COMMENT ON TRIGGER pgtrigger_segments_gen_decimalsegment_85a91 ON "testapp_decimalspan" IS '161175a12b6f7d47fc785234c89024cdac79689b';
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment" IS '88ed13d65986e876d39abf049705e09d0efe1e2e';
 
 --
 -- Create trigger segments_span_upd_decimalsegment on model decimalspan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
+                DECLARE _sid bigint; _span_range numrange; _span_deleted timestamptz; _revision bigint; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -3540,29 +3200,23 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
-  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_decimalspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
+SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -3579,27 +3233,32 @@ RETURN NULL;
                 AFTER UPDATE ON "testapp_decimalspan"
                 DEFERRABLE INITIALLY DEFERRED
 
-                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS '12d80f5350246fd72a7ea4f284ee10743664501e';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS 'e290856e54f80985557cc620d4559312cb4e9931';
 
 --
 -- Create trigger segments_span_ins_decimalsegment on model decimalspan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_decimalsegment_34b2c()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range numrange; _span_deleted timestamptz; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
+                DECLARE _sid bigint; _span_range numrange; _span_deleted timestamptz; _revision bigint; _first numrange; _last numrange; _agg nummultirange; _bad_id text; _bad_range numrange;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -3608,29 +3267,23 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_9d51f63ec1_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_decimalspan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
-  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_decimalspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
+SELECT range_agg("segment_range") INTO _agg FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(nummultirange(numrange(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -3650,70 +3303,25 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_decimalsegment_34b2c();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS '4d4b0f613c8072aee70a648a9da4b70cf56e5a8e';
-
---
--- Create trigger segments_generation on model intsegment
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_generation_862c6()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_generation_862c6() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_generation_862c6 ON "testapp_intsegment";
-            CREATE  TRIGGER pgtrigger_segments_generation_862c6
-                AFTER INSERT OR UPDATE OR DELETE ON "testapp_intsegment"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_generation_862c6();
-
-            COMMENT ON TRIGGER pgtrigger_segments_generation_862c6 ON "testapp_intsegment" IS '264b93ab4945e0d7dd65b9cdda07d3637db2ea44';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS '5f0efe5e7181c92e1cd1dc6e75534a6819ab5cce';
 
 --
 -- Create trigger segments_check_insert on model intsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_73a83()
             RETURNS TRIGGER AS $$
@@ -3727,9 +3335,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM new_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_intspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM new_rows);
             RETURN NULL;
 
                 END;
@@ -3750,20 +3356,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_insert_73a83();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment" IS 'c9068c1e2421c7b32108773cceca5c93315c5845';
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment" IS '7f7f0de7c0d47ad2762416ded06110f0dc76a82d';
 
 --
 -- Create trigger segments_check_update on model intsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_e04ea()
             RETURNS TRIGGER AS $$
@@ -3777,9 +3388,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_intspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows) AS o UNION SELECT "span_id" FROM (SELECT "id", "span_id", "segment_range", "deleted_at" FROM new_rows EXCEPT ALL SELECT "id", "span_id", "segment_range", "deleted_at" FROM old_rows) AS n);
             RETURN NULL;
 
                 END;
@@ -3800,20 +3409,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_update_e04ea();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS 'fc2ceba8151072a28a44d6cfcdcfafcb0d25a661';
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS '4ff9ac8b7e08ac2e95a191f81b5e9ca2d7877249';
 
 --
 -- Create trigger segments_check_delete on model intsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_6c75d()
             RETURNS TRIGGER AS $$
@@ -3827,9 +3441,7 @@ RETURN NULL;
                         END IF;
                     END IF;
 
-            PERFORM set_config('segments.touch', 'on', true);
-            UPDATE "testapp_intspan" SET "id" = "id" WHERE "id" IN (SELECT "span_id" FROM old_rows);
-            PERFORM set_config('segments.touch', 'off', true);
+            UPDATE "testapp_intspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM old_rows);
             RETURN NULL;
 
                 END;
@@ -3850,20 +3462,25 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_check_delete_6c75d();
 
-            COMMENT ON TRIGGER pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment" IS '853d264dbbaaa6c6ec601153e66bf55cca8a243d';
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment" IS '05726f725768cbbc607f50c474687dea257082fe';
 
 --
 -- Create trigger segments_truncate_guard on model intsegment
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_63208()
             RETURNS TRIGGER AS $$
@@ -3902,74 +3519,29 @@ RETURN NULL;
                 FOR EACH STATEMENT
                 EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_63208();
 
-            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '4073481465a567262ec82922c7fddcd6b4abe9dd';
-
---
--- Create trigger segments_gen_intsegment on model intspan
---
-
-            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
-            RETURNS BOOLEAN AS $$
-                SELECT CASE
-                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
-                    ELSE false
-                END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
-
-            CREATE OR REPLACE FUNCTION pgtrigger_segments_gen_intsegment_6160c()
-            RETURNS TRIGGER AS $$
-
-                BEGIN
-                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
-                        IF (TG_OP = 'DELETE') THEN
-                            RETURN OLD;
-                        ELSE
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-
-        PERFORM set_config('segments.generation',
-            (coalesce(nullif(current_setting('segments.generation', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-
-                END;
-            $$ LANGUAGE plpgsql;
-
-            DO $segments$ BEGIN
-                EXECUTE 'ALTER FUNCTION pgtrigger_segments_gen_intsegment_6160c() SET search_path = ' || concat_ws(', ', 'pg_catalog',
-                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
-                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
-                    'pg_temp');
-            END $segments$;
-
-            DROP TRIGGER IF EXISTS pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan";
-            CREATE  TRIGGER pgtrigger_segments_gen_intsegment_6160c
-                AFTER INSERT OR UPDATE ON "testapp_intspan"
-
-
-                FOR EACH STATEMENT
-                EXECUTE PROCEDURE pgtrigger_segments_gen_intsegment_6160c();
-
-            COMMENT ON TRIGGER pgtrigger_segments_gen_intsegment_6160c ON "testapp_intspan" IS 'e883dfdab0ae27537e9d41f2633ee43055c15618';
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '48b800de4e4eda118001c5ae26bc5bf4ec0f211c';
 
 --
 -- Create trigger segments_span_upd_intsegment on model intspan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
+                DECLARE _sid bigint; _span_range int4range; _span_deleted timestamptz; _revision bigint; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -3978,32 +3550,26 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
-  END IF;
-  SELECT range_agg("segment_range") INTO _agg FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
-  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(int4multirange(int4range(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_intspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
+IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+END IF;
+SELECT range_agg("segment_range") INTO _agg FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(int4multirange(int4range(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -4020,27 +3586,32 @@ RETURN NULL;
                 AFTER UPDATE ON "testapp_intspan"
                 DEFERRABLE INITIALLY DEFERRED
 
-                FOR EACH ROW WHEN (OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at" OR current_setting('segments.touch', true) = 'on')
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
                 EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '9ffd1dac8c116efb01a7282e5b63f893cb067b64';
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS 'ba1a5708c33b0a878c5a67a98aecfc0ce538de67';
 
 --
 -- Create trigger segments_span_ins_intsegment on model intspan
 --
 
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_intsegment_97d81()
             RETURNS TRIGGER AS $$
-                DECLARE _gen text; _key text; _ids bigint[]; _sid bigint; _span_range int4range; _span_deleted timestamptz; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
+                DECLARE _sid bigint; _span_range int4range; _span_deleted timestamptz; _revision bigint; _first int4range; _last int4range; _agg int4multirange; _bad_id text; _bad_range int4range;
                 BEGIN
                     IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
                         IF (TG_OP = 'DELETE') THEN
@@ -4049,32 +3620,26 @@ RETURN NULL;
                             RETURN NEW;
                         END IF;
                     END IF;
-                    _ids := ARRAY[NEW.id];
-_gen := coalesce(nullif(current_setting('segments.generation', true), ''), '0');
-FOREACH _sid IN ARRAY _ids LOOP
-  CONTINUE WHEN _sid IS NULL;
-  _key := 'segments.checked_0af7e3d125_' || md5(_sid::text);
-  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;
-  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM "testapp_intspan" WHERE "id" = _sid;
-  CONTINUE WHEN _span_range IS NULL;
-  SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
-  SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
-  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
-  END IF;
-  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
-    SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
-  END IF;
-  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
-  END IF;
-  SELECT range_agg("segment_range") INTO _agg FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
-  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(int4multirange(int4range(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
-  END IF;
-  PERFORM set_config(_key, _gen, true);
-END LOOP;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision FROM "testapp_intspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN RETURN NULL; END IF;
+SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('span %s is deleted but still has active segments', _sid);
+END IF;
+IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+  SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment', MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+END IF;
+IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling', MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s', _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+END IF;
+SELECT range_agg("segment_range") INTO _agg FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL;
+IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN
+  RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps', MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, (SELECT r FROM unnest(int4multirange(int4range(lower(_agg), upper(_agg))) - _agg) r ORDER BY r LIMIT 1));
+END IF;
 RETURN NULL;
                 END;
             $$ LANGUAGE plpgsql;
@@ -4094,6 +3659,6 @@ RETURN NULL;
                 FOR EACH ROW
                 EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
 
-            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS 'b573ceb5e2aa280712bd1704b41837e7b41441fe';
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '71ac8a7a092053116d5b4bf27e97f76e9a8bfa22';
 
 COMMIT;

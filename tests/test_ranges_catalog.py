@@ -80,7 +80,6 @@ def test_span_table_check_constraints(rt) -> None:
 def test_segment_table_triggers(rt) -> None:
     found = triggers(rt.seg_table)
     assert set(found) == {
-        "segments_generation",
         "segments_check_insert",
         "segments_check_update",
         "segments_check_delete",
@@ -91,11 +90,6 @@ def test_segment_table_triggers(rt) -> None:
         assert tgtype & (ROW | BEFORE) == 0, "statement level, AFTER"
         assert tgtype & TRUNCATE, "fires on TRUNCATE"
         assert (deferrable, is_constraint) == (False, False)
-    tgtype, deferrable, initdeferred, is_constraint = found["segments_generation"]
-    assert tgtype & ROW == 0, "statement level"
-    assert tgtype & BEFORE == 0, "AFTER"
-    assert tgtype & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
-    assert (deferrable, initdeferred, is_constraint) == (False, False, False)
     # One trigger per event: a transition table needs a single event. Statement level, so
     # a bulk write queues one check per span, not one per row.
     for name, event in [
@@ -114,16 +108,41 @@ def test_segment_table_triggers(rt) -> None:
 def test_span_table_triggers(rt) -> None:
     found = triggers(rt.span_table)
     label = rt.segment._meta.model_name
-    expected = {f"segments_gen_{label}", f"segments_span_upd_{label}", f"segments_span_ins_{label}"}
+    expected = {f"segments_span_upd_{label}", f"segments_span_ins_{label}"}
     assert set(found) == expected
-    tgtype, deferrable, _, _ = found[f"segments_gen_{label}"]
-    assert tgtype & ROW == 0
-    assert tgtype & (INSERT | UPDATE) == INSERT | UPDATE
-    assert not deferrable
-    for name in expected - {f"segments_gen_{label}"}:
+    for name in expected:
         tgtype, deferrable, initdeferred, is_constraint = found[name]
         assert (deferrable, initdeferred, is_constraint) == (True, True, True), name
         assert tgtype & ROW, name
+    # The update check is queued by every change of the columns its skip rule compares.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname LIKE %s",
+            [rt.span_table, f"pgtrigger_segments_span_upd_{label}%"],
+        )
+        (definition,) = cursor.fetchone()
+    for column in ("segments_revision", "current_range", "deleted_at"):
+        assert f"(old.{column} IS DISTINCT FROM new.{column})" in definition, column
+
+
+@every_type
+def test_span_revision_column(rt) -> None:
+    """Incremented by the touch, never indexed (the touch stays a HOT update)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT format_type(atttypid, atttypmod), attnotnull, pg_get_expr(d.adbin, d.adrelid)"
+            " FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+            " WHERE a.attrelid = %s::regclass AND a.attname = 'segments_revision'",
+            [rt.span_table],
+        )
+        assert cursor.fetchall() == [("bigint", True, "0")]
+        cursor.execute(
+            "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = %s::regclass AND a.attname = 'segments_revision'",
+            [rt.span_table],
+        )
+        assert cursor.fetchone() == (0,)
 
 
 @every_type
@@ -152,7 +171,8 @@ def test_check_triggers_report_every_invariant_they_enforce() -> None:
             " WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'pgtrigger_segments_check_%%'",
             [rt.seg_table],
         )[0]
-        assert touch.count(f'UPDATE "{rt.span_table}" SET "id" = "id"') == 3
+        revision = '"segments_revision"'
+        assert touch.count(f'UPDATE "{rt.span_table}" SET {revision} = {revision} + 1') == 3
 
 
 def test_btree_gist_extension_is_installed() -> None:

@@ -43,13 +43,17 @@ def test_schema_is_deterministic_and_names_every_invariant() -> None:
     assert latest.startswith("0003_trigger_template_v2")
     # Deferred checks live on the span table: on update and on insert, per segment model.
     assert latest.count("CREATE CONSTRAINT TRIGGER") == 5 * 2
-    # The segment table queues them with three statement-level triggers (and the generation
-    # one); tiled models also guard against TRUNCATE.
+    # The segment table queues them with three statement-level triggers; tiled models also
+    # guard against TRUNCATE.
     tiled = sum(rt.tiling for rt in ALL_TYPES)
-    triggers = 5 * 4 + 5 + tiled
-    assert latest.count("FOR EACH STATEMENT") == triggers
+    statement_level = 5 * 3 + tiled
+    assert latest.count("FOR EACH STATEMENT") == statement_level
     assert latest.count("AFTER TRUNCATE") == tiled
-    assert latest.count("DROP TRIGGER IF EXISTS") == 2 * (triggers + 5 * 2)  # removed, then added
-    assert latest.count("_segments_may_ignore(TG_NAME, TG_RELID)") == triggers + 5 * 2
-    assert latest.count("SET search_path = ' || concat_ws(', ', 'pg_catalog',") == triggers + 5 * 2
-    assert "_segments_should_ignore" not in latest
+    installed = statement_level + 5 * 2
+    assert latest.count("_segments_may_ignore(TG_NAME, TG_RELID)") == installed
+    assert latest.count("SET search_path = ' || concat_ws(', ', 'pg_catalog',") == installed
+    # The touch increments the span's revision; nothing is kept in session settings.
+    assert latest.count('ADD COLUMN "segments_revision" bigint DEFAULT 0 NOT NULL') == 5
+    assert latest.count('SET "segments_revision" = "segments_revision" + 1') == 5 * 3
+    for gone in ("_segments_should_ignore", "segments.generation", "segments.touch", "set_config"):
+        assert gone not in latest, gone

@@ -18,6 +18,7 @@ privileges an application's role has, and writes as that role with ``SET LOCAL R
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import pgtrigger
@@ -142,13 +143,59 @@ def test_every_library_trigger_function_pins_its_search_path() -> None:
         assert "public" in schemas, (name, path)
 
 
-def test_the_ignore_function_pins_its_search_path_and_asks_for_ownership() -> None:
-    ((language, source, config),) = _fetch(
-        "SELECT l.lanname, p.prosrc, p.proconfig FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
-        " WHERE p.proname = %s",
-        [IGNORE_FUNCTION],
+def test_the_ignore_function_is_inlined_and_asks_for_ownership() -> None:
+    """One expression, no sub-query, no SET clause: Postgres inlines it into the trigger's
+    cached plan, so a trigger call does not plan it again. The owner lookup is apart."""
+    rows = _fetch(
+        "SELECT p.proname, l.lanname, p.prosrc, p.proconfig, p.provolatile, p.prosecdef"
+        " FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname IN (%s, %s)",
+        [IGNORE_FUNCTION, f"{IGNORE_FUNCTION}_owner"],
     )
-    assert language == "sql"
+    found = {name: rest for name, *rest in rows}
+    language, source, config, volatility, definer = found[IGNORE_FUNCTION]
+    assert (language, config, volatility, definer) == ("sql", None, "s", False)
     assert "EXCEPTION" not in source.upper()  # no subtransaction per trigger call
-    assert "pg_has_role" in source
-    assert config == ["search_path=pg_catalog, pg_temp"]
+    assert source.upper().count("SELECT") == 1
+    assert f"{IGNORE_FUNCTION}_owner(rel)" in source
+    language, source, config, volatility, definer = found[f"{IGNORE_FUNCTION}_owner"]
+    assert (language, config, volatility, definer) == ("sql", None, "s", False)
+    assert "pg_has_role(current_user, c.relowner, 'MEMBER')" in source
+
+
+def test_session_settings_cannot_mark_a_span_as_checked(writer: str) -> None:
+    """Nothing a session may set decides whether a span is checked: with version 1 the
+    checks skipped a span whose ``segments.checked_<table>_<span>`` setting matched
+    ``segments.generation``, and any role could set both."""
+    span = BigIntSpan.objects.create(current_range=NumericRange(0, 10, "[)"))
+    segment = BigIntSegment.objects.create(span=span, segment_range=NumericRange(0, 5, "[)"))
+    tag = hashlib.sha1(BigIntSegment._meta.db_table.encode()).hexdigest()[:10]  # noqa: S324
+    grow = ("UPDATE testapp_bigintsegment SET segment_range = int8range(0, 500) WHERE id = %s", [segment.pk])
+    forge = (
+        "SELECT set_config('segments.checked_' || %s || '_' || md5(%s::text),"
+        " coalesce(current_setting('segments.generation', true), '0'), true),"
+        " set_config('segments.touch', 'off', true)",
+        [tag, span.pk],
+    )
+    assert _refused_as(writer, grow, forge) == "testapp_bigintsegment_containment"
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        pytest.param("UPDATE testapp_bigintspan SET id = id WHERE id = %s", id="a write of the span row"),
+        pytest.param(
+            "UPDATE testapp_bigintspan SET segments_revision = 0 WHERE id = %s", id="the revision set back"
+        ),
+        pytest.param(
+            "UPDATE testapp_bigintspan SET segments_revision = segments_revision + 7 WHERE id = %s",
+            id="the revision moved on",
+        ),
+    ],
+)
+def test_a_later_write_of_the_span_row_does_not_hide_a_violation(writer: str, then: str) -> None:
+    """A check skips only events that a later queued event supersedes: whatever the writer
+    does to the span row afterwards, one event still matches the row and checks it."""
+    span = BigIntSpan.objects.create(current_range=NumericRange(0, 10, "[)"))
+    segment = BigIntSegment.objects.create(span=span, segment_range=NumericRange(0, 5, "[)"))
+    grow = ("UPDATE testapp_bigintsegment SET segment_range = int8range(0, 500) WHERE id = %s", [segment.pk])
+    assert _refused_as(writer, grow, (then, [span.pk])) == "testapp_bigintsegment_containment"

@@ -12,17 +12,18 @@ How the checks work, per segment model:
 * ``segments_check_insert`` / ``_update`` / ``_delete`` - statement-level triggers on the
   segment table. From the statement's transition table they collect the spans whose
   segments were written (for updates: whose span, range or deletion changed) and touch
-  those span rows once, with ``segments.touch`` set.
+  those span rows once: ``segments_revision = segments_revision + 1``.
 * ``segments_span_upd_<model>`` / ``segments_span_ins_<model>`` - deferred constraint
-  triggers on the span table, queued by such a touch or by a change of the span's own
-  range or deletion (and, when span gaps are forbidden, by a new span). At commit (or
-  ``SET CONSTRAINTS ... IMMEDIATE``) each checks its span *once*: containment (two index
-  probes: first and last segment by lower bound), tiling / no gaps per `SpanConfig`
-  (``range_agg``). A bulk write of N segments into S spans queues S events, not N.
-  Deduplication: a statement-level trigger bumps the transaction-local setting
-  ``segments.generation`` after every writing statement; a span checked at generation g
-  is skipped by later events until another statement writes (so ``SET CONSTRAINTS ...
-  IMMEDIATE`` followed by more writes re-checks).
+  triggers on the span table, queued by a change of the span's ``segments_revision`` (a
+  touch), range or deletion, and by a new span. At commit (or ``SET CONSTRAINTS ...
+  IMMEDIATE``) each checks its span: containment (two index probes: first and last
+  segment by lower bound), tiling / no gaps per `SpanConfig` (``range_agg``). A bulk
+  write of N segments into S spans queues S events, not N.
+* One check per span and firing: an event whose row version no longer shows the span's
+  current ``(current_range, deleted_at, segments_revision)`` skips, because the change
+  that came after it queued an event of its own, which checks the same rows. The last
+  such change always matches, so it checks. Nothing a session may set decides it (an
+  earlier version kept this state in custom settings, which any role could forge).
 * Every check is queued by this transaction's own write of the span row (the touch, an
   update of the span, its insert), which keeps the row locked until commit. So
   concurrent writers of one span are checked one after the other, each seeing the
@@ -50,8 +51,8 @@ from django_segments.migrations_ops import ensure_btree_gist
 if TYPE_CHECKING:
     from django_segments.ranges.kinds import RangeKind
 
-GENERATION = "segments.generation"
-TOUCH = "segments.touch"
+#: The span column every statement that writes the span's segments increments.
+REVISION = "segments_revision"
 CHECK_VIOLATION = "23514"
 
 
@@ -193,7 +194,12 @@ class SegmentsTriggerSqlV2(pgtrigger_compiler.UpsertTriggerSql):
     - The ignore check opens no subtransaction (see `SegmentsTriggerSql`).
     - ``pgtrigger.ignore`` is a custom setting that any role may set. The ignore check
       honours it only for members of the table owner's role (and superusers): roles that
-      may ``ALTER TABLE ... DISABLE TRIGGER`` anyway.
+      may ``ALTER TABLE ... DISABLE TRIGGER`` anyway. NOTE - the check is a one-expression
+      SQL function without a sub-query or a ``SET`` clause, so Postgres inlines it into
+      the trigger's cached plan (a function it cannot inline is planned on every call);
+      the owner lookup is a function of its own, called only when the setting names the
+      trigger. Both are parsed under the search path of the trigger function that calls
+      them.
     - The trigger function runs with ``search_path`` = ``pg_catalog``, the schemas of the
       migrating session's path, ``pg_temp``. A session's own path puts ``pg_temp`` first,
       so a temporary table named like the span table would otherwise be the one the
@@ -207,14 +213,19 @@ class SegmentsTriggerSqlV2(pgtrigger_compiler.UpsertTriggerSql):
     def get_template(self) -> str:
         """The template (version 2)."""
         return """
+            CREATE OR REPLACE FUNCTION {ignore_func_name}_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
             CREATE OR REPLACE FUNCTION {ignore_func_name}(trigger_name NAME, rel OID)
             RETURNS BOOLEAN AS $$
                 SELECT CASE
                     WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
-                    THEN pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = rel), 'MEMBER')
+                    THEN coalesce({ignore_func_name}_owner(rel), false)
                     ELSE false
                 END;
-            $$ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp;
+            $$ LANGUAGE sql STABLE;
 
             CREATE OR REPLACE FUNCTION {pgid}()
             RETURNS TRIGGER AS $$
@@ -265,29 +276,15 @@ class LibraryTrigger(pgtrigger.Trigger):
         return pgtrigger_compiler.Trigger(name=self.name, sql=SegmentsTriggerSqlV2(**kwargs))
 
 
-class _GenerationTrigger(LibraryTrigger):
-    """Statement-level: bump ``segments.generation`` after each writing statement."""
-
-    level = pgtrigger.Statement
-    when = pgtrigger.After
-    func = f"""
-        PERFORM set_config('{GENERATION}',
-            (coalesce(nullif(current_setting('{GENERATION}', true), ''), '0')::bigint + 1)::text,
-            true);
-        RETURN NULL;
-    """
-
-
 class SpanCheckTrigger(LibraryTrigger):
-    """Deferred constraint trigger that checks every span touched by the firing row."""
+    """Deferred constraint trigger on the span table that checks the firing span."""
 
     level = pgtrigger.Row
     when = pgtrigger.After
     timing = pgtrigger.Deferred
 
-    def __init__(self, *, segment_model: Any, span_ids: str, **kwargs: Any) -> None:
+    def __init__(self, *, segment_model: Any, **kwargs: Any) -> None:
         self.segment_model = segment_model
-        self.span_ids = span_ids
         super().__init__(**kwargs)
 
     def get_declare(self, model: Any) -> list[tuple[str, str]]:
@@ -300,12 +297,10 @@ class SpanCheckTrigger(LibraryTrigger):
         # NOTE - "tbl.col%TYPE[]" needs PostgreSQL 17; the key's SQL type works everywhere.
         key_type = span.pk.rel_db_type(connection)
         return [
-            ("_gen", "text"),
-            ("_key", "text"),
-            ("_ids", f"{key_type}[]"),
             ("_sid", key_type),
             ("_span_range", kind.range_sql_type),
             ("_span_deleted", "timestamptz"),
+            ("_revision", "bigint"),
             ("_first", kind.range_sql_type),
             ("_last", kind.range_sql_type),
             ("_agg", kind.multirange_sql_type),
@@ -317,11 +312,11 @@ class SpanCheckTrigger(LibraryTrigger):
 
     def get_func(self, model: Any) -> str:
         """The PL/pgSQL body; see the module docstring."""
-        return check_body(self.segment_model, self.span_ids)
+        return check_body(self.segment_model)
 
 
-def check_body(segment_model: Any, span_ids: str) -> str:
-    """Render the per-span check loop for ``segment_model``."""
+def check_body(segment_model: Any) -> str:
+    """Render the check of the firing span (``NEW``) for ``segment_model``."""
     seg = segment_model._meta
     span_model = seg.get_field("span").related_model
     options = segment_model._span_options()
@@ -333,7 +328,6 @@ def check_body(segment_model: Any, span_ids: str) -> str:
         "seg_pk": qn(seg.pk.column),
         "fk": qn(seg.get_field("span").column),
         "rng": qn("segment_range"),
-        "tag": hashlib.sha1(seg.db_table.encode()).hexdigest()[:10],  # noqa: S324
         "containment": pgid(seg.db_table, "containment"),
         "tiling": pgid(seg.db_table, "tiling"),
         "gaps": pgid(seg.db_table, "gaps"),
@@ -342,24 +336,24 @@ def check_body(segment_model: Any, span_ids: str) -> str:
     }
     active = f"{t['fk']} = _sid AND deleted_at IS NULL"
     parts = [
-        f"_ids := {span_ids};",
-        f"_gen := coalesce(nullif(current_setting('{GENERATION}', true), ''), '0');",
-        "FOREACH _sid IN ARRAY _ids LOOP",
-        "  CONTINUE WHEN _sid IS NULL;",
-        f"  _key := 'segments.checked_{t['tag']}_' || md5(_sid::text);",
-        "  CONTINUE WHEN current_setting(_key, true) IS NOT DISTINCT FROM _gen;",
+        f"_sid := NEW.{t['span_pk']};",
         # NOTE - no lock here: every check is queued by this transaction's own write of the
         # span row (a touch, an update or the insert), which holds the row until commit.
         # A concurrent writer of the span waits at its touch, and one whose snapshot is
         # older (REPEATABLE READ, SERIALIZABLE) fails there to serialize.
-        f"  SELECT current_range, deleted_at INTO _span_range, _span_deleted FROM {t['span']}"
-        f" WHERE {t['span_pk']} = _sid;",
-        # NOTE - PERFORM resets FOUND; current_range is NOT NULL, so NULL means no span row
-        # (deleted in this transaction, e.g. with its segments).
-        "  CONTINUE WHEN _span_range IS NULL;",
-        f"  SELECT {t['rng']} INTO _first FROM {t['seg']} WHERE {active}"
+        f"SELECT current_range, deleted_at, {qn(REVISION)} INTO _span_range, _span_deleted, _revision"
+        f" FROM {t['span']} WHERE {t['span_pk']} = _sid;",
+        # No row: the span was deleted later in this transaction (with its segments, or
+        # the deferred foreign key refuses the commit).
+        "IF NOT FOUND THEN RETURN NULL; END IF;",
+        # A later change of the span's range, deletion or segments queued an event of its
+        # own, which runs in this firing too (or ran in an earlier one, with nothing
+        # written since) and checks the same rows: one check per span.
+        f"IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM"
+        f" (NEW.current_range, NEW.deleted_at, NEW.{qn(REVISION)}) THEN RETURN NULL; END IF;",
+        f"SELECT {t['rng']} INTO _first FROM {t['seg']} WHERE {active}"
         f" ORDER BY lower({t['rng']}) ASC LIMIT 1;",
-        f"  SELECT {t['rng']} INTO _last FROM {t['seg']} WHERE {active}"
+        f"SELECT {t['rng']} INTO _last FROM {t['seg']} WHERE {active}"
         f" ORDER BY lower({t['rng']}) DESC LIMIT 1;",
         _containment(t, active),
     ]
@@ -367,11 +361,7 @@ def check_body(segment_model: Any, span_ids: str) -> str:
         parts.append(_tiling(t))
     if not options.allow_segment_gaps:
         parts.append(_gaps(t, active))
-    parts += [
-        "  PERFORM set_config(_key, _gen, true);",
-        "END LOOP;",
-        "RETURN NULL;",
-    ]
+    parts.append("RETURN NULL;")
     return "\n".join(parts)
 
 
@@ -386,13 +376,13 @@ def _raise(constraint: str, message: str, *args: str) -> str:
 def _containment(t: dict[str, str], active: str) -> str:
     return "\n".join(
         [
-            "  IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN",
-            "    " + _raise(t["containment"], "span %s is deleted but still has active segments", "_sid"),
-            "  END IF;",
-            "  IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN",
-            f"    SELECT {t['seg_pk']}::text, {t['rng']} INTO _bad_id, _bad_range FROM {t['seg']}"
+            "IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN",
+            "  " + _raise(t["containment"], "span %s is deleted but still has active segments", "_sid"),
+            "END IF;",
+            "IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN",
+            f"  SELECT {t['seg_pk']}::text, {t['rng']} INTO _bad_id, _bad_range FROM {t['seg']}"
             f" WHERE {active} AND NOT {t['rng']} <@ _span_range ORDER BY lower({t['rng']}) LIMIT 1;",
-            "    "
+            "  "
             + _raise(
                 t["containment"],
                 "segment %s of span %s has range %s outside the span range %s",
@@ -401,7 +391,7 @@ def _containment(t: dict[str, str], active: str) -> str:
                 "_bad_range",
                 "_span_range",
             ),
-            "  END IF;",
+            "END IF;",
         ]
     )
 
@@ -409,9 +399,9 @@ def _containment(t: dict[str, str], active: str) -> str:
 def _tiling(t: dict[str, str]) -> str:
     return "\n".join(
         [
-            "  IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range)"
+            "IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range)"
             " OR upper(_last) <> upper(_span_range)) THEN",
-            "    "
+            "  "
             + _raise(
                 t["tiling"],
                 "segments of span %s must cover its whole range %s (span gaps are not allowed);"
@@ -421,7 +411,7 @@ def _tiling(t: dict[str, str]) -> str:
                 "coalesce(lower(_first)::text, 'nothing')",
                 "coalesce(upper(_last)::text, 'nothing')",
             ),
-            "  END IF;",
+            "END IF;",
         ]
     )
 
@@ -433,37 +423,28 @@ def _gaps(t: dict[str, str], active: str) -> str:
     )
     return "\n".join(
         [
-            f"  SELECT range_agg({t['rng']}) INTO _agg FROM {t['seg']} WHERE {active};",
-            "  IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN",
-            "    "
+            f"SELECT range_agg({t['rng']}) INTO _agg FROM {t['seg']} WHERE {active};",
+            "IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN",
+            "  "
             + _raise(
                 t["gaps"],
                 "segments of span %s leave the gap %s (segment gaps are not allowed)",
                 "_sid",
                 gap,
             ),
-            "  END IF;",
+            "END IF;",
         ]
     )
-
-
-def segment_triggers() -> list[pgtrigger.Trigger]:
-    """Triggers on the segment table (the model is bound when pgtrigger renders them)."""
-    return [
-        _GenerationTrigger(
-            name="segments_generation",
-            operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
-        ),
-    ]
 
 
 class TouchSpansTrigger(LibraryTrigger):
     """After each writing statement: mark every span whose segments changed for checking.
 
     Statement-level, over the transition table: one ``UPDATE`` of the touched span rows
-    (a HOT no-op) with ``segments.touch`` set, which queues the span table's deferred check
-    once per span and statement instead of once per written segment. The span rows are
-    then locked until commit, so concurrent writers of one span queue up at once.
+    (``segments_revision + 1``, a HOT update: the column has no index), which queues the
+    span table's deferred check once per span and statement instead of once per written
+    segment. The span rows are then locked until commit, so concurrent writers of one
+    span queue up at once.
     """
 
     level = pgtrigger.Statement
@@ -492,10 +473,9 @@ class TouchSpansTrigger(LibraryTrigger):
                 f" SELECT {fk} FROM ({changed.format(cols=cols, a='new_rows', b='old_rows')}) AS n"
             )
         span_pk = qn(span_model.pk.column)
+        revision = qn(REVISION)
         return f"""
-            PERFORM set_config('{TOUCH}', 'on', true);
-            UPDATE {qn(span_model.db_table)} SET {span_pk} = {span_pk} WHERE {span_pk} IN ({ids});
-            PERFORM set_config('{TOUCH}', 'off', true);
+            UPDATE {qn(span_model.db_table)} SET {revision} = {revision} + 1 WHERE {span_pk} IN ({ids});
             RETURN NULL;
         """
 
@@ -576,30 +556,27 @@ def segment_check_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
 def span_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
     """Triggers on the span table for one segment model (named after the segment model)."""
     label = segment_model._meta.model_name[:20]
-    triggers: list[pgtrigger.Trigger] = [
-        _GenerationTrigger(name=f"segments_gen_{label}", operation=pgtrigger.Insert | pgtrigger.Update),
+    revision = qn(REVISION)
+    return [
         SpanCheckTrigger(
             name=f"segments_span_upd_{label}",
             segment_model=segment_model,
             operation=pgtrigger.Update,
-            # A change of the span's own range or deletion, or a touch by a segment write.
+            # A touch by a segment write, or a change of the span's own range or deletion.
+            # NOTE - the check's skip rule relies on every change of these three columns
+            # queueing an event (see check_body).
             condition=pgtrigger.Condition(
-                'OLD."current_range" IS DISTINCT FROM NEW."current_range"'
+                f"OLD.{revision} IS DISTINCT FROM NEW.{revision}"
+                ' OR OLD."current_range" IS DISTINCT FROM NEW."current_range"'
                 ' OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at"'
-                f" OR current_setting('{TOUCH}', true) = 'on'"
             ),
-            span_ids="ARRAY[NEW.id]",
         ),
-    ]
-    # Every new span is checked, also when gaps are allowed: its segments may have been
-    # written earlier in the transaction (the span foreign key is deferred), when the
-    # touch found no span row to queue the check on.
-    triggers.append(
+        # Every new span is checked, also when gaps are allowed: its segments may have been
+        # written earlier in the transaction (the span foreign key is deferred), when the
+        # touch found no span row to queue the check on.
         SpanCheckTrigger(
             name=f"segments_span_ins_{label}",
             segment_model=segment_model,
             operation=pgtrigger.Insert,
-            span_ids="ARRAY[NEW.id]",
-        )
-    )
-    return triggers
+        ),
+    ]

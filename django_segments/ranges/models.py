@@ -41,7 +41,7 @@ from django_segments.ranges.querysets import (
 )
 
 _Base: type = conf.model_base()
-_RESERVED_SPAN = ("initial_range", "current_range")
+_RESERVED_SPAN = ("initial_range", "current_range", "segments_revision")
 _RESERVED_SEGMENT = ("span", "segment_range", "previous_segment")
 
 
@@ -79,6 +79,13 @@ class SpanBase(ModelBase):
         options = resolve_span_options(name, attrs, bases)
         attrs["initial_range"] = options.kind.field_class(help_text="The range the span was created with.")
         attrs["current_range"] = options.kind.field_class(help_text="The span's range now.")
+        # NOTE - the database increments it (and Django's save writes back what it read):
+        # the span's deferred check compares it to skip events a later one supersedes.
+        attrs[ddl.REVISION] = models.BigIntegerField(
+            db_default=0,
+            editable=False,
+            help_text="Incremented by the database with every statement that writes the span's segments.",
+        )
         cls: Any = super().__new__(mcs, name, bases, attrs, **kwargs)
         cls._span_options_value = options
         table = cls._meta.db_table
@@ -122,7 +129,7 @@ class SegmentBase(ModelBase):
         span_model._segment_model = cls
         table = cls._meta.db_table
         _add_meta_objects(cls, ddl.segment_constraints(table), ddl.segment_indexes(table))
-        pgtrigger.register(*ddl.segment_triggers(), *ddl.segment_check_triggers(cls))(cls)
+        pgtrigger.register(*ddl.segment_check_triggers(cls))(cls)
         pgtrigger.register(*ddl.span_triggers(cls))(span_model)
         return cls
 
