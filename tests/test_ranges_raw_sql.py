@@ -401,6 +401,55 @@ def test_segment_written_before_its_span_is_checked(rt) -> None:
     assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_containment"
 
 
+def copied(rt, columns: list[str], row: list) -> None:
+    """COPY one segment row in, then fire every deferred check."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {seg(rt)} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write_row(row)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.django_db
+@every_type
+def test_copy_into_the_segment_table_is_checked(rt) -> None:
+    """COPY fires the statement-level triggers too (with their transition table)."""
+    span = make_span(rt, 0, 12, (4, 8))
+    extra = EXTRA.get(rt, {})
+    row = [span.pk, lit(rt, 12, 16), *(value.strip("'") for value in extra.values())]
+    with pytest.raises(IntegrityError) as info:
+        copied(rt, ["span_id", "segment_range", *extra], row)
+    assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_containment"
+    assert active(rt, span) == [(0, 4), (4, 8), (8, 12)]
+
+
+def in_order(*statements: tuple[str, list]) -> None:
+    """Run ``statements`` in one savepoint, the checks deferred until one asks for them."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+@pytest.mark.django_db
+@every_type
+def test_the_check_sees_the_last_statement_and_runs_again_after_more_writes(rt) -> None:
+    """Several statements queue several checks of one span; the checks read the rows as
+    the last statement left them. A check fired early does not excuse later writes."""
+    span = make_span(rt, 0, 12, (4, 8))
+    _first, _middle, last = seg_ids(rt, span)
+    move = f"UPDATE {seg(rt)} SET segment_range = %s::{rt.options.kind.range_sql_type} WHERE id = %s"
+    check = ("SET CONSTRAINTS ALL IMMEDIATE", [])
+    in_order(
+        (move, [lit(rt, 8, 20), last]), (move, [lit(rt, 8, 11), last]), (move, [lit(rt, 8, 12), last]), check
+    )
+    assert active(rt, span) == [(0, 4), (4, 8), (8, 12)]
+    statements = [(move, [lit(rt, 8, 11), last]), (move, [lit(rt, 8, 12), last]), check]  # valid
+    with pytest.raises(IntegrityError) as info:
+        in_order(*statements, ("SET CONSTRAINTS ALL DEFERRED", []), (move, [lit(rt, 8, 20), last]), check)
+    assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_containment"
+    assert active(rt, span) == [(0, 4), (4, 8), (8, 12)]
+
+
 # --- TRUNCATE ----------------------------------------------------------------------------
 
 

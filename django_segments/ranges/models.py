@@ -135,7 +135,13 @@ class SegmentBase(ModelBase):
 
 
 class AbstractSpan(_Base, metaclass=SpanBase):
-    """A range divided into segments. Subclass it and declare a `SpanConfig`."""
+    """A range divided into segments. Subclass it and declare a `SpanConfig`.
+
+    Generated fields: ``initial_range`` and ``current_range`` (of the configured range
+    type) and ``segments_revision``, which the database increments with every statement
+    that writes the span's segments (the span's deferred check reads it; applications may
+    read it to tell whether the segments changed, and should not write it).
+    """
 
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     # Generated per concrete model from SpanConfig (see SpanBase).
