@@ -154,11 +154,68 @@ def test_removing_a_segment_is_checked_only_where_gaps_are_forbidden() -> None:
     allowed, the delete is the lock and the delete, nothing else."""
     span = build(BIGINT, 5)
     segment = span.first_segment
+    key = segment.pk
     with CaptureQueriesContext(connection) as ctx:
         segment.delete()
     assert not any("SET CONSTRAINTS" in sql for sql in sent(ctx)), "\n".join(sent(ctx))
     assert counts(ctx) == (2, 1)  # [lock, DELETE]
-    assert not BIGINT.segment.objects.filter(pk=segment.pk).exists()
+    assert not BIGINT.segment.all_objects.filter(pk=key).exists()
+
+
+def test_a_hard_segment_delete_writes_its_delete_by_hand() -> None:
+    """Where Django would take its fast path (nothing listens, nothing to follow), the
+    lock, the ``DELETE`` by key and the check are one string; the result and the instance
+    are what Django's delete leaves."""
+    span = build(BIGINT, 5)
+    segment = span.first_segment
+    key = segment.pk
+    with CaptureQueriesContext(connection) as ctx:
+        result = segment.delete()
+    (string,) = sent(ctx)
+    assert f'; DELETE FROM "{BIGINT.seg_table}" WHERE "id" = {key}' in string, string
+    assert result == (1, {BIGINT.segment._meta.label: 1})
+    assert segment.pk is None
+    assert not BIGINT.segment.all_objects.filter(pk=key).exists()
+    assert_valid(BIGINT)
+
+
+def test_a_hard_segment_delete_with_a_listener_is_djangos() -> None:
+    """A ``pre_delete`` receiver: Django deletes (and signals), framed by the lock."""
+    span = build(BIGINT, 5)
+    segment = span.first_segment
+    key = segment.pk
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance.pk)
+
+    pre_delete.connect(receiver, sender=BIGINT.segment)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            result = segment.delete()
+    finally:
+        pre_delete.disconnect(receiver, sender=BIGINT.segment)
+    assert seen == [key]
+    assert result == (1, {BIGINT.segment._meta.label: 1})
+    assert segment.pk is None
+    assert not BIGINT.segment.all_objects.filter(pk=key).exists()
+    assert not any(f'WHERE "id" = {key}' in sql for sql in sent(ctx)), "\n".join(sent(ctx))
+
+
+def test_a_refused_hard_segment_delete_keeps_the_row_and_the_key() -> None:
+    """Removing a segment of a tiled span leaves a gap: the check in the same string
+    refuses it, the savepoint takes the DELETE back, and the instance keeps its key."""
+    span = build(DATE, 5)
+    segment = span.first_segment
+    key = segment.pk
+    with pytest.raises(SegmentsError) as info, CaptureQueriesContext(connection) as ctx:
+        segment.delete()
+    assert info.value.invariant in {"tiling", "gaps"}
+    (string,) = sent(ctx)
+    assert f'; DELETE FROM "{DATE.seg_table}" WHERE "id" = {key}; SET CONSTRAINTS' in string, string
+    assert segment.pk == key
+    assert DATE.segment.all_objects.filter(pk=key).exists()
+    assert_valid(DATE)
 
 
 @pytest.mark.parametrize("name", ["span.append", "segment.insert"])
@@ -267,6 +324,11 @@ def test_a_hard_span_delete_is_one_round_trip_with_djangos_result() -> None:
     with CaptureQueriesContext(connection) as ctx:
         result = span.delete()
     assert counts(ctx) == (2, 1), "\n".join(sent(ctx))
+    (string,) = sent(ctx)  # both written by hand: the segments are the span's only relation
+    assert string == (
+        f'DELETE FROM "{BIGINT.seg_table}" WHERE "span_id" = {key};'
+        f' DELETE FROM "{BIGINT.span_table}" WHERE "id" = {key}'
+    )
     assert result == (6, {BIGINT.segment._meta.label: 5, BIGINT.span._meta.label: 1})
     assert span.pk is None
     assert not BIGINT.span.objects.filter(pk=key).exists()

@@ -362,10 +362,12 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
                 return operations.soft_delete_segment(self)
             pk: Any = self._get_pk_val()
             try:
-                with operations.checked_write(
-                    type(self), self.span_id, check=operations.removal_checked(type(self))
-                ):
-                    result = super().delete(*args, **kwargs)
+                result = operations.hard_delete_segment(self, *args, **kwargs)
+                if result is None:
+                    with operations.checked_write(
+                        type(self), self.span_id, check=operations.removal_checked(type(self))
+                    ):
+                        result = super().delete(*args, **kwargs)
             except BaseException:
                 # NOTE - Django clears the primary key once the DELETE ran; a refused or
                 # failed check rolls the row back, so the instance must keep its key.

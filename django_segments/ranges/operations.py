@@ -25,7 +25,7 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, DataError, IntegrityError, connections, router, transaction
 from django.db.models import QuerySet
 from django.db.models import signals as model_signals
-from django.db.models.deletion import Collector
+from django.db.models.deletion import CASCADE, Collector, get_candidate_relations_to_delete
 from django.db.models.sql import DeleteQuery
 from django.utils import timezone
 
@@ -684,7 +684,9 @@ def hard_delete_span(
     all it would do (no other instance collected, no ``SET_NULL`` / ``SET_DEFAULT`` update),
     the same statements travel in one string; Django's ``pre_delete`` / ``post_delete`` of
     the span are sent around it, and the result is Django's ``(total, {label: count})``.
-    Otherwise the collector deletes as usual.
+    Otherwise the collector deletes as usual. When the segments are the span's only
+    relation and cascade without signals (`_segments_alone`), both ``DELETE``s are written
+    by hand and the collector is not consulted.
     """
     model = type(span)
     if span.pk is None:
@@ -692,28 +694,39 @@ def hard_delete_span(
             f"{model._meta.object_name} object can't be deleted because its pk attribute is set to None."
         )
     using = using or router.db_for_write(model, instance=span)
-    collector = Collector(using=using, origin=span)
-    collector.collect([span], keep_parents=keep_parents)
     connection = connections[using]
+    pk = model._meta.pk
     with connection.cursor() as cursor:
-        alone = (
-            _one_string(cursor)
-            and list(collector.data) == [model]
-            and list(collector.data[model]) == [span]
-            and not collector.field_updates
-            and all(isinstance(qs, QuerySet) for qs in collector.fast_deletes)
-        )
-        if not alone:
-            return collector.delete()
         statements: list[Statement] = []
         labels = []
-        for qs in collector.fast_deletes:
-            query = qs.query.clone()
-            query.__class__ = DeleteQuery
-            sql, params = query.get_compiler(using).as_sql()
-            statements.append((sql, list(params)))
-            labels.append(qs.model._meta.label)
-        pk = model._meta.pk
+        fk = _segments_alone(model, using, span) if _one_string(cursor) else None
+        if fk is not None:
+            segment_model = fk.model
+            statements.append(
+                (
+                    f"DELETE FROM {qn(segment_model._meta.db_table)} WHERE {qn(fk.column)} = %s",
+                    [fk.target_field.get_db_prep_value(span.pk, connection)],
+                )
+            )
+            labels.append(segment_model._meta.label)
+        else:
+            collector = Collector(using=using, origin=span)
+            collector.collect([span], keep_parents=keep_parents)
+            alone = (
+                _one_string(cursor)
+                and list(collector.data) == [model]
+                and list(collector.data[model]) == [span]
+                and not collector.field_updates
+                and all(isinstance(qs, QuerySet) for qs in collector.fast_deletes)
+            )
+            if not alone:
+                return collector.delete()
+            for qs in collector.fast_deletes:
+                query = qs.query.clone()
+                query.__class__ = DeleteQuery
+                sql, params = query.get_compiler(using).as_sql()
+                statements.append((sql, list(params)))
+                labels.append(qs.model._meta.label)
         statements.append(
             (
                 f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(pk.column)} = %s",
@@ -734,6 +747,28 @@ def hard_delete_span(
     model_signals.post_delete.send(sender=model, instance=span, using=using, origin=span)
     span.pk = None
     return sum(deleted.values()), deleted
+
+
+def _segments_alone(model: Any, using: str, span: Any) -> Any:
+    """The segments' foreign key when Django's collector would do nothing but fast-delete
+    the span's segments by that key and then delete the span: the span model has no
+    parents and no other relation to follow (reverse foreign keys, many-to-many tables,
+    generic relations), the key cascades, and the segment model can be fast-deleted (no
+    delete signal listeners, no relations of its own). None otherwise."""
+    meta = model._meta
+    if meta.parents or any(hasattr(f, "bulk_related_objects") for f in meta.private_fields):
+        return None
+    relations = list(get_candidate_relations_to_delete(meta))
+    if len(relations) != 1:
+        return None
+    field = cast(Any, relations[0]).field
+    segment_model = getattr(model, "_segment_model", None)
+    if field.model is not segment_model or field.remote_field.on_delete is not CASCADE:
+        return None
+    segments = segment_model._base_manager.using(using).all()
+    if not Collector(using=using, origin=span).can_fast_delete(segments, from_field=field):
+        return None
+    return field
 
 
 def soft_delete_span(span: Any) -> None:
@@ -771,6 +806,49 @@ def removal_checked(segment_model: Any) -> bool:
     """
     options = segment_model._span_options()
     return not (options.allow_span_gaps and options.allow_segment_gaps)
+
+
+def hard_delete_segment(
+    segment: Any, using: str | None = None, keep_parents: bool = False
+) -> tuple[int, dict[str, int]] | None:
+    """``Model.delete()`` of a segment whose row goes away, where Django would take its
+    fast path (no delete signal listeners, no relations to follow, no parents): the span's
+    lock, the ``DELETE`` of the row by key and the check travel in one string, the
+    ``DELETE`` written by hand rather than compiled by Django's query classes. Returns
+    Django's ``(count, {label: count})`` and clears the instance's key, as Django does;
+    None where Django must delete it (then `checked_write` frames Django's delete)."""
+    model = type(segment)
+    if segment.pk is None or model._meta.parents:
+        return None
+    using = using or router.db_for_write(model, instance=segment)
+    if not Collector(using=using, origin=segment).can_fast_delete(segment):
+        return None
+    connection = connections[using]
+    t = tables(model)
+    statements: list[Statement] = []
+    if segment.span_id is not None:  # a missing span is left to the foreign key
+        statements.append(
+            (f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [segment.span_id])
+        )
+    at = len(statements)
+    statements.append(
+        (
+            f"DELETE FROM {t.seg} WHERE {t.seg_pk} = %s",
+            [model._meta.pk.get_db_prep_value(segment.pk, connection)],
+        )
+    )
+    statements.extend(_check(model) if removal_checked(model) else [])
+    with connection.cursor() as cursor:
+        if not _one_string(cursor):
+            return None
+        joined, values = _joined(statements)
+        cursor.execute(joined, values or None)
+        counts = [cursor.rowcount]
+        while cursor.nextset():
+            counts.append(cursor.rowcount)
+    count = counts[at]
+    segment.pk = None
+    return count, {model._meta.label: count}
 
 
 def soft_delete_segment(segment: Any) -> None:
