@@ -67,6 +67,8 @@ def run_areas(args: argparse.Namespace) -> dict[str, Any]:
     """Run the selected areas in order; each returns its part of the results."""
     from django.db import connection
 
+    from bench import measure
+
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0]
@@ -77,6 +79,7 @@ def run_areas(args: argparse.Namespace) -> dict[str, Any]:
             "server_version": version,
             "python": sys.version.split()[0],
             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": measure.calibrate(),
         }
     }
     for area in [a for a in AREAS if a in args.areas]:  # memory materializes for membership

@@ -100,3 +100,25 @@ def vacuum(*tables: str) -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def calibrate() -> dict[str, float]:
+    """The machine's speed at the start of a run, so runs on different days can be told
+    apart: a fixed pure-Python loop (10**6 additions) and a ``SELECT 1`` round trip through
+    Django's cursor, medians of several tries. Ratios hold up better than times across
+    runs, but not completely: Python slows down more than the server on a busy machine."""
+    loops = []
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(10**6):
+            total += i
+        loops.append(time.perf_counter() - started)
+    trips = []
+    with connection.cursor() as cursor:
+        for _ in range(201):
+            started = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            trips.append(time.perf_counter() - started)
+    return {"python_loop_ms": ms(median(loops)), "select_1_ms": ms(median(trips[1:]))}

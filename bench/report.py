@@ -87,9 +87,16 @@ def render(results: dict[str, Any]) -> str:
 
 def _meta(meta: dict[str, Any]) -> str:
     mode = "quick" if meta["quick"] else "full"
-    return (
+    head = (
         f"django-segments benchmarks ({mode}), PostgreSQL {meta['server_version']}, "
         f"Python {meta['python']}, {meta['started_at']}"
+    )
+    machine = meta.get("machine")
+    if not machine:
+        return head
+    return (
+        f"{head}\nmachine: 10**6 Python additions {machine['python_loop_ms']:.1f} ms,"
+        f" SELECT 1 round trip {machine['select_1_ms']:.3f} ms"
     )
 
 

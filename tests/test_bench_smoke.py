@@ -57,6 +57,9 @@ def test_quick_ranges_benchmark(tmp_path):
 
     assert set(results) >= {"meta", "ranges"}
     assert results["meta"]["quick"] is True
+    machine = results["meta"]["machine"]
+    assert machine["python_loop_ms"] > 0
+    assert machine["select_1_ms"] > 0
     ranges = results["ranges"]
     assert set(ranges) >= {"sizes", "repetitions", "rows", "constant"}
     assert len(ranges["sizes"]) >= 2
