@@ -6,6 +6,8 @@ so an extra re-read or a statement executed twice shows up here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -36,6 +38,21 @@ EXPECTED = {
     "segment.merge_into_lower": (4, 1),  # [lock, one statement that writes and returns, check]
     "segment.shift_by_value": (5, 2),  # [lock, neighbourhood], [one UPDATE, check]
 }
+
+
+@contextmanager
+def receiving(signal: Any, sender: Any) -> Iterator[list[Any]]:
+    """Record the key of every instance ``signal`` is sent for, while the block runs."""
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance.pk)
+
+    signal.connect(receiver, sender=sender)
+    try:
+        yield seen
+    finally:
+        signal.disconnect(receiver, sender=sender)
 
 
 def sent(ctx: CaptureQueriesContext) -> list[str]:
@@ -184,17 +201,8 @@ def test_a_hard_segment_delete_with_a_listener_is_djangos() -> None:
     span = build(BIGINT, 5)
     segment = span.first_segment
     key = segment.pk
-    seen: list[Any] = []
-
-    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
-        seen.append(instance.pk)
-
-    pre_delete.connect(receiver, sender=BIGINT.segment)
-    try:
-        with CaptureQueriesContext(connection) as ctx:
-            result = segment.delete()
-    finally:
-        pre_delete.disconnect(receiver, sender=BIGINT.segment)
+    with receiving(pre_delete, BIGINT.segment) as seen, CaptureQueriesContext(connection) as ctx:
+        result = segment.delete()
     assert seen == [key]
     assert result == (1, {BIGINT.segment._meta.label: 1})
     assert segment.pk is None
@@ -341,17 +349,8 @@ def test_a_hard_span_delete_with_per_segment_signals_is_left_to_the_collector() 
     """A ``pre_delete`` receiver of the segments makes Django fetch and signal each one:
     the collector deletes, with the same result."""
     span = build(BIGINT, 5)
-    seen: list[Any] = []
-
-    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
-        seen.append(instance.pk)
-
-    pre_delete.connect(receiver, sender=BIGINT.segment)
-    try:
-        with CaptureQueriesContext(connection) as ctx:
-            result = span.delete()
-    finally:
-        pre_delete.disconnect(receiver, sender=BIGINT.segment)
+    with receiving(pre_delete, BIGINT.segment) as seen, CaptureQueriesContext(connection) as ctx:
+        result = span.delete()
     assert len(seen) == 5
     assert counts(ctx)[1] >= 3, "\n".join(sent(ctx))  # read the segments, delete them, the span
     assert result == (6, {BIGINT.segment._meta.label: 5, BIGINT.span._meta.label: 1})
