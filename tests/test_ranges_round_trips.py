@@ -476,3 +476,25 @@ def test_a_new_segment_with_a_database_default_is_saved_by_django() -> None:
     assert (appended.source, inserted.source) == ("database", "database")
     assert set(DATETIME.segment.objects.filter(span=span).values_list("source", flat=True)) == {"database"}
     assert_valid(DATETIME)
+
+
+def test_a_span_save_leaves_segments_revision_to_the_database() -> None:
+    """Django's UPDATE of a span leaves the column out: an instance loaded before the
+    segments changed does not set the counter back (nor queue a check for nothing)."""
+    span = build(BIGINT, 5)
+    stale = BIGINT.span.objects.get(pk=span.pk)
+
+    def revision() -> int:
+        return BIGINT.span.all_objects.values_list("segments_revision", flat=True).get(pk=span.pk)
+
+    before = revision()
+    span.first_segment.split(BIGINT.v(1))
+    after = revision()
+    assert after > before  # a touch per event of the statement (an UPDATE and an INSERT)
+    with CaptureQueriesContext(connection) as ctx:
+        stale.save()
+    assert revision() == after
+    (update,) = [sql for sql in sent(ctx) if sql.startswith("UPDATE")]
+    assert "segments_revision" not in update, update
+    created = BIGINT.span.objects.create(current_range=BIGINT.r(0, 10))
+    assert created.segments_revision == 0  # the database's default, read back on INSERT

@@ -212,6 +212,15 @@ class AbstractSpan(_Base, metaclass=SpanBase):
                     # here and post signals are sent only for a valid change.
                     operations.finalize(segment_model)
 
+    def _do_update(
+        self, base_qs: Any, using: Any, pk_val: Any, values: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Django's ``UPDATE`` of the row on ``save()``, without ``segments_revision``: the
+        database owns it, and writing back the value the instance was loaded with would
+        undo the increments made since (and queue a check for nothing)."""
+        values = [value for value in values if value[0].attname != ddl.REVISION]
+        return super()._do_update(base_qs, using, pk_val, values, *args, **kwargs)
+
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         """Soft-delete (``SpanConfig.soft_delete``) or delete the span and its segments."""
         soft = self._span_options().soft_delete
