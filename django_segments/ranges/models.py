@@ -140,7 +140,7 @@ class AbstractSpan(_Base, metaclass=SpanBase):
     Generated fields: ``initial_range`` and ``current_range`` (of the configured range
     type) and ``segments_revision``, which the database increments with every statement
     that writes the span's segments (the span's deferred check reads it; applications may
-    read it to tell whether the segments changed, and should not write it).
+    read it to tell whether the segments changed). ``save()`` never writes it.
     """
 
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
