@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pgtrigger
 import pytest
@@ -53,12 +56,19 @@ def writer() -> str:
     return name  # the role, its grants and what it creates go with the test's transaction
 
 
-def _write_as(role: str, *statements: tuple[str, list]) -> None:
-    """Run ``statements`` as ``role`` in a savepoint and fire every deferred check."""
+@contextmanager
+def _as(role: str, *statements: tuple[str, list]) -> Iterator[Any]:
+    """A savepoint in which ``statements`` ran as ``role``; yields the cursor."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f'SET LOCAL ROLE "{role}"')
         for sql, params in statements:
             cursor.execute(sql, params)
+        yield cursor
+
+
+def _write_as(role: str, *statements: tuple[str, list]) -> None:
+    """Run ``statements`` as ``role`` in a savepoint and fire every deferred check."""
+    with _as(role, *statements) as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
@@ -118,10 +128,7 @@ def test_a_temporary_table_does_not_stand_in_for_the_span_table(writer: str) -> 
     )
     assert _refused_as(writer, *look_alike, grow) == "testapp_bigintsegment_containment"
     # In the writer's session the unqualified name is the look-alike.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f'SET LOCAL ROLE "{writer}"')
-        for sql, params in look_alike:
-            cursor.execute(sql, params)
+    with _as(writer, *look_alike) as cursor:
         cursor.execute("SELECT upper(current_range) FROM testapp_bigintspan WHERE id = %s", [span.pk])
         assert cursor.fetchall() == [(1000,)]
         transaction.set_rollback(True)

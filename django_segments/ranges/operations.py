@@ -310,6 +310,17 @@ def send(cursor: Any, statements: list[Statement]) -> list[list[tuple[Any, ...]]
     return out
 
 
+def _rowcounts(cursor: Any, statements: Sequence[Statement]) -> list[int]:
+    """Send ``statements`` as one string (client-side binding only, see `send`); return
+    the row count of each statement, in order."""
+    sql, params = _joined(statements)
+    cursor.execute(sql, params or None)
+    counts = [cursor.rowcount]
+    while cursor.nextset():
+        counts.append(cursor.rowcount)
+    return counts
+
+
 def _joined(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
     """One string of ``statements`` and all their parameters, in order.
 
@@ -348,6 +359,14 @@ def _lock(t: Tables, span_id: Any) -> Statement:
     return f"{sql} FOR NO KEY UPDATE", params
 
 
+def _plain_lock(t: Tables, span_id: Any) -> list[Statement]:
+    """Lock the span row without reading it, for a segment's own save or delete (a missing
+    span is left to the foreign key); none when the segment names no span."""
+    if span_id is None:
+        return []
+    return [(f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [span_id])]
+
+
 def _locked(rows: Any, span_id: Any) -> tuple[Any, Any]:
     """The span's bounds from `_lock`'s rows; a missing or deleted span is an error.
 
@@ -380,9 +399,7 @@ def checked_write(segment_model: Any, span_id: Any, *, check: bool = True) -> It
     order and could deadlock with them. A missing span is left to the foreign key.
     """
     t = tables(segment_model)
-    lock: list[Statement] = []
-    if span_id is not None:
-        lock.append((f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [span_id]))
+    lock = _plain_lock(t, span_id)
     with _carried(segment_model, before=lock, after=_check(segment_model) if check else []):
         yield
 
@@ -699,7 +716,8 @@ def hard_delete_span(
     with connection.cursor() as cursor:
         statements: list[Statement] = []
         labels = []
-        fk = _segments_alone(model, using, span) if _one_string(cursor) else None
+        one_string = _one_string(cursor)
+        fk = _segments_alone(model, using, span) if one_string else None
         if fk is not None:
             segment_model = fk.model
             statements.append(
@@ -713,7 +731,7 @@ def hard_delete_span(
             collector = Collector(using=using, origin=span)
             collector.collect([span], keep_parents=keep_parents)
             alone = (
-                _one_string(cursor)
+                one_string
                 and list(collector.data) == [model]
                 and list(collector.data[model]) == [span]
                 and not collector.field_updates
@@ -735,11 +753,7 @@ def hard_delete_span(
         )
         labels.append(model._meta.label)
         model_signals.pre_delete.send(sender=model, instance=span, using=using, origin=span)
-        joined, values = _joined(statements)
-        cursor.execute(joined, values or None)
-        counts = [cursor.rowcount]
-        while cursor.nextset():
-            counts.append(cursor.rowcount)
+        counts = _rowcounts(cursor, statements)
     deleted: dict[str, int] = {}
     for label, count in zip(labels, counts, strict=True):
         if count:
@@ -825,11 +839,7 @@ def hard_delete_segment(
         return None
     connection = connections[using]
     t = tables(model)
-    statements: list[Statement] = []
-    if segment.span_id is not None:  # a missing span is left to the foreign key
-        statements.append(
-            (f"SELECT 1 FROM {t.span} WHERE {t.span_pk} = %s FOR NO KEY UPDATE", [segment.span_id])
-        )
+    statements = _plain_lock(t, segment.span_id)
     at = len(statements)
     statements.append(
         (
@@ -841,12 +851,7 @@ def hard_delete_segment(
     with connection.cursor() as cursor:
         if not _one_string(cursor):
             return None
-        joined, values = _joined(statements)
-        cursor.execute(joined, values or None)
-        counts = [cursor.rowcount]
-        while cursor.nextset():
-            counts.append(cursor.rowcount)
-    count = counts[at]
+        count = _rowcounts(cursor, statements)[at]
     segment.pk = None
     return count, {model._meta.label: count}
 
