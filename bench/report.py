@@ -140,7 +140,7 @@ def _bulk(bulk: dict[str, Any]) -> str:
     ]
     lines = [
         f"Bulk insert of {bulk['rows']} segments ({bulk['spans']} spans x {bulk['segments_per_span']}),"
-        f" INSERT + COMMIT, median of {bulk['repetitions']} ((c): one run)"
+        f" INSERT + COMMIT, median of {bulk['repetitions']}"
     ]
     for name, value in rows:
         if value is None:

@@ -20,7 +20,7 @@ from bench.measure import payload, statement_count
 from django_segments import signals
 from django_segments.exceptions import ContainmentError, IncorrectSegmentRangeError, SegmentsError
 from django_segments.ranges.operations import defer_checks
-from tests.ranges_helpers import BIGINT, DATE, DATETIME, INT, assert_valid
+from tests.ranges_helpers import ALL_TYPES, BIGINT, DATE, DATETIME, INT, assert_valid
 from tests.test_ranges_statements import OPERATIONS, build
 
 pytestmark = pytest.mark.django_db
@@ -463,16 +463,19 @@ def test_new_segments_get_the_values_of_djangos_save() -> None:
     assert_valid(DATE)
 
 
-def test_a_new_segment_with_a_database_default_is_saved_by_django() -> None:
-    """``DateTimeSegment.source`` has a ``db_default``: its value is an expression until the
-    database applies it, so Django inserts the segment and reads the default back."""
+def test_a_new_segment_with_a_database_default_gets_it_from_the_librarys_insert() -> None:
+    """``DateTimeSegment.source`` has a ``db_default``: the library's own ``INSERT`` leaves
+    the column out, as Django's ``DEFAULT`` does, and reads the value back."""
     span = DATETIME.span.objects.create(current_range=DATETIME.r(0, 10))
     with CaptureQueriesContext(connection) as ctx:
         appended = span.append(delta_value=DATETIME.d(2))
         inserted = DATETIME.segment.insert(span=span, segment_range=DATETIME.r(1, 2))
-    # Django's INSERT (it returns the key, and the default it left to the database).
-    django_inserts = [sql for sql in sent(ctx) if f'RETURNING "{DATETIME.seg_table}"."id"' in sql]
-    assert len(django_inserts) == 2, sent(ctx)
+    assert not any(f'RETURNING "{DATETIME.seg_table}"."id"' in sql for sql in sent(ctx)), sent(ctx)
+    inserts = [sql for sql in sent(ctx) if f'INSERT INTO "{DATETIME.seg_table}" ("deleted_at"' in sql]
+    assert len(inserts) == 2, sent(ctx)
+    head = f'INSERT INTO "{DATETIME.seg_table}" ("deleted_at"'
+    columns = [sql.split(head)[1].split(" VALUES ")[0] for sql in inserts]
+    assert all('"source"' not in listed for listed in columns), columns
     assert (appended.source, inserted.source) == ("database", "database")
     assert set(DATETIME.segment.objects.filter(span=span).values_list("source", flat=True)) == {"database"}
     assert_valid(DATETIME)
@@ -498,3 +501,69 @@ def test_a_span_save_leaves_segments_revision_to_the_database() -> None:
     assert "segments_revision" not in update, update
     created = BIGINT.span.objects.create(current_range=BIGINT.r(0, 10))
     assert created.segments_revision == 0  # the database's default, read back on INSERT
+
+
+def _fields(instance: Any) -> dict[str, Any]:
+    """Every concrete field's value but the key."""
+    meta = instance._meta
+    return {f.attname: getattr(instance, f.attname) for f in meta.concrete_fields if f is not meta.pk}
+
+
+@pytest.mark.parametrize("rt", ALL_TYPES, ids=str)
+def test_a_new_span_is_the_librarys_insert_and_leaves_what_djangos_save_leaves(rt) -> None:
+    """Where Django would take its plain path, the span's ``INSERT`` is written by the
+    library (`operations.insert_new`): it returns what Django's would (the key and the
+    database's default of ``segments_revision``), and the instance is left as Django's
+    save leaves it. A ``pre_save`` receiver makes Django save the span: the two agree."""
+    span_table = rt.span._meta.db_table
+    with CaptureQueriesContext(connection) as ctx:
+        ours = rt.span.objects.create(current_range=rt.r(0, 10))
+    (string,) = sent(ctx)
+    assert string.split(" RETURNING ")[-1].startswith('"id", "segments_revision"'), string
+    with receiving(pre_save, rt.span) as seen, CaptureQueriesContext(connection) as ctx:
+        djangos = rt.span.objects.create(current_range=rt.r(0, 10))
+    assert seen == [None]
+    assert any(f'RETURNING "{span_table}"."id"' in sql for sql in sent(ctx)), sent(ctx)
+    assert ours.pk is not None
+    assert ours.pk != djangos.pk
+    assert _fields(ours) == _fields(djangos)
+    assert ours.segments_revision == 0
+    assert (ours._state.adding, ours._state.db) == (False, "default")
+    assert (djangos._state.adding, djangos._state.db) == (False, "default")
+    stored = _fields(rt.span.objects.get(pk=ours.pk))
+    # The covering segment of a tiled span touches the span after its INSERT returned.
+    assert stored.pop("segments_revision") == (1 if rt.tiling else 0)
+    assert stored == {k: v for k, v in _fields(ours).items() if k != "segments_revision"}
+    assert [s.segment_range for s in ours.get_active_segments()] == [
+        s.segment_range for s in djangos.get_active_segments()
+    ]
+    assert_valid(rt)
+
+
+def test_a_new_span_with_a_post_save_receiver_is_saved_by_django() -> None:
+    """``post_save`` receivers get Django's ``created=True`` and the saved instance."""
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        seen.append((created, instance.pk, instance.segments_revision))
+
+    post_save.connect(receiver, sender=BIGINT.span)
+    try:
+        span = BIGINT.span.objects.create(current_range=BIGINT.r(0, 10))
+    finally:
+        post_save.disconnect(receiver, sender=BIGINT.span)
+    assert seen == [(True, span.pk, 0)]
+
+
+def test_what_only_djangos_save_does_for_a_new_span_stays_djangos() -> None:
+    """A key given by the caller, ``force_update`` and ``update_fields``: Django decides
+    (and refuses the last two for a row that does not exist yet)."""
+    key = BIGINT.span.objects.create(current_range=BIGINT.r(0, 10)).pk + 1000
+    with CaptureQueriesContext(connection) as ctx:
+        given = BIGINT.span.objects.create(pk=key, current_range=BIGINT.r(0, 10))
+    assert given.pk == key
+    assert any(f'RETURNING "{BIGINT.span._meta.db_table}"."id"' in sql for sql in sent(ctx)), sent(ctx)
+    with pytest.raises(ValueError, match="Cannot force an update"):
+        BIGINT.span(current_range=BIGINT.r(0, 10)).save(force_update=True)
+    with pytest.raises(ValueError, match="Cannot force an update"):
+        BIGINT.span(current_range=BIGINT.r(0, 10)).save(update_fields=["current_range"])

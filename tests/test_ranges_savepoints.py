@@ -200,14 +200,14 @@ def test_rows_written_come_back_through_the_fields_converters() -> None:
     expression = BIGINT.segment._meta.get_field("label").get_col(BIGINT.seg_table)
     shout = {label: ([lambda value, expression, connection: f"{value}!"], expression)}
     cache = wrapper.__dict__["_segments_converters"]
-    cache[BIGINT.segment] = (names, compiler, shout)
+    cache[BIGINT.segment, None] = (names, compiler, shout)
     try:
         segment = span.first_segment
         segment.label = "x"
         segment.save()
         upper = segment.split(BIGINT.v(1))
     finally:
-        cache[BIGINT.segment] = (names, compiler, converters)
+        cache[BIGINT.segment, None] = (names, compiler, converters)
     assert (segment.label, upper.label) == ("x!", "x!")
 
 

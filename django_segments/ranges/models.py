@@ -203,14 +203,20 @@ class AbstractSpan(_Base, metaclass=SpanBase):
         ):
             if adding and not self._span_options().allow_span_gaps:
                 with operations.first_segment(self, check=check):
-                    super().save(*args, **kwargs)
+                    self._save_row(args, kwargs)
             else:
-                super().save(*args, **kwargs)
+                self._save_row(args, kwargs)
                 segment_model = getattr(type(self), "_segment_model", None)
                 if segment_model is not None and check:
                     # Check now (like every operation), so a violation is a typed error
                     # here and post signals are sent only for a valid change.
                     operations.finalize(segment_model)
+
+    def _save_row(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Django's save of the row; a new span's ``INSERT`` is written by hand where Django
+        would take its plain path (`operations.insert_new`)."""
+        if args or not operations.insert_new(self, **kwargs):
+            super().save(*args, **kwargs)
 
     def _do_update(
         self, base_qs: Any, using: Any, pk_val: Any, values: Any, *args: Any, **kwargs: Any

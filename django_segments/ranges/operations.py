@@ -26,8 +26,10 @@ from django.db import DEFAULT_DB_ALIAS, DataError, IntegrityError, connections, 
 from django.db.models import QuerySet
 from django.db.models import signals as model_signals
 from django.db.models.deletion import CASCADE, Collector, get_candidate_relations_to_delete
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.sql import DeleteQuery
 from django.utils import timezone
+from psycopg import pq
 
 from django_segments import signals
 from django_segments.exceptions import (
@@ -280,6 +282,8 @@ def _check(segment_model: Any) -> list[Statement]:
     return [(sql, None)]
 
 
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+
 #: One statement and its parameters (None: no parameters, the SQL is sent as is).
 Statement = tuple[str, "list[Any] | None"]
 
@@ -331,8 +335,13 @@ def _joined(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
 
 
 def _rows(cursor: Any) -> list[tuple[Any, ...]] | None:
-    """The current result's rows; None for a statement that returns none."""
-    return cursor.fetchall() if cursor.description is not None else None
+    """The current result's rows; None for a statement that returns none.
+
+    Read from psycopg's cursor under Django's: its result is in memory already (client
+    cursors), and asking for ``description`` would build a column object per column."""
+    raw = cursor.cursor
+    result = raw.pgresult
+    return raw.fetchall() if result is not None and result.status == _TUPLES_OK else None
 
 
 def _leading_rows(cursor: Any, count: int) -> list[list[tuple[Any, ...]] | None]:
@@ -442,17 +451,21 @@ def _instances(model: Any, using: str, rows: list[tuple[Any, ...]]) -> list[Any]
     return [model.from_db(using, names, tuple(row)) for row in values]
 
 
-def _converters(model: Any, using: str) -> tuple[list[str], Any, dict[int, Any]]:
-    """`_instances`' field names, compiler and converters of ``model`` on ``using``, built
-    once per connection (converters are bound to it; connections are per thread)."""
+def _converters(
+    model: Any, using: str, fields: Sequence[Any] | None = None
+) -> tuple[list[str], Any, dict[int, Any]]:
+    """Field names, compiler and converters of ``fields`` of ``model`` (default: all its
+    concrete fields, `_instances`' rows) on ``using``, built once per connection
+    (converters are bound to it; connections are per thread)."""
     cache: dict[Any, tuple[list[str], Any, dict[int, Any]]]
     cache = connections[using].__dict__.setdefault("_segments_converters", {})
-    if model not in cache:
-        fields = model._meta.concrete_fields
+    key = (model, None if fields is None else tuple(fields))
+    if key not in cache:
+        fields = model._meta.concrete_fields if fields is None else fields
         compiler = model._base_manager.db_manager(using).all().query.get_compiler(using)
         converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in fields])
-        cache[model] = ([f.attname for f in fields], compiler, converters)
-    return cache[model]
+        cache[key] = ([f.attname for f in fields], compiler, converters)
+    return cache[key]
 
 
 def _adopt(instance: Any, rows: list[tuple[Any, ...]] | None) -> Any:
@@ -579,7 +592,7 @@ def _append(
                 [new_upper, span.pk],
             )
             verify = None if assumed is None else (lambda rows: _as_assumed(span.pk, assumed, rows[0]))
-            _create_checked(segment, extend, before=lock, verify=verify)
+            _create_checked(segment, extend, before=lock, verify=verify, cursor=cursor)
             span.current_range = kind.make(lower, new_upper, "current_range")
     return segment
 
@@ -1150,7 +1163,7 @@ def _insert(model: Any, span: Any, new: Any) -> None:
     extra_cols = "".join(f", {c}" for c in columns)
     extra_vals = "".join(f", {e}" for e in exprs)
     v = t.val
-    with _operation(model):
+    with _operation(model) as cursor:
         # The three parts write disjoint rows, so one statement can hold them; every
         # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
         # does not grow with the span. The lock, the cut, the new segment's INSERT and
@@ -1174,7 +1187,11 @@ def _insert(model: Any, span: Any, new: Any) -> None:
         params = [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b]
         ran: list[Any] = []  # the results of the lock and the cut, once they are in
         _create_checked(
-            new, before=[_lock(t, span.pk), (f"{cut} {clip}", params)], verify=ran.extend, specific="insert"
+            new,
+            before=[_lock(t, span.pk), (f"{cut} {clip}", params)],
+            verify=ran.extend,
+            specific="insert",
+            cursor=cursor,
         )
         lower, upper = _locked(ran[0], span.pk)
         if not (lower <= a and b <= upper):  # inside defer_checks: no check ran yet
@@ -1182,32 +1199,37 @@ def _insert(model: Any, span: Any, new: Any) -> None:
 
 
 def _row_values(
-    segment: Any, connection: Any, *, span_key: bool = True
+    instance: Any, connection: Any, *, omit: Any = None
 ) -> tuple[list[str], list[str], list[Any]] | None:
-    """Columns, placeholders and parameters of a new segment's row as Django's save would
-    insert it (defaults, field ``pre_save``), for an ``INSERT`` that travels inside an
-    operation's statement (``span_key=False``: without the span's key, which the statement
-    supplies). None where Django must save it: something listens to its ``pre_save`` or
-    ``post_save``, it has parent models, or a value is an expression."""
-    model = type(segment)
+    """Columns, placeholders and parameters of a new row as Django's save would insert it
+    (defaults, field ``pre_save``), for an ``INSERT`` written by hand (``omit``: a field
+    left out, e.g. the span key of a segment whose statement supplies it). None where
+    Django must save it: something listens to its ``pre_save`` or ``post_save``, it has
+    parent models, its key is given, or a value is an expression.
+
+    A field left to its database default (``db_default``) is left out of the columns, as
+    ``DEFAULT`` is in a one-row ``INSERT``; the caller reads it back with ``RETURNING``.
+    """
+    model = type(instance)
     meta = model._meta
     if meta.parents or any(s.has_listeners(model) for s in (model_signals.pre_save, model_signals.post_save)):
         return None
-    span_field = meta.get_field("span")
     # As Django's save: refuse an unsaved related object, take the key of one saved since.
-    segment._prepare_related_fields_for_save(
-        operation_name="save", fields=[f for f in meta.concrete_fields if span_key or f is not span_field]
+    instance._prepare_related_fields_for_save(
+        operation_name="save", fields=[f for f in meta.concrete_fields if f is not omit]
     )
     columns, placeholders, params = [], [], []
     for field in meta.local_concrete_fields:
-        if (field is span_field and not span_key) or getattr(field, "generated", False):
+        if field is omit or getattr(field, "generated", False):
             continue
         if field is meta.auto_field:
-            if getattr(segment, field.attname) is None:
+            if getattr(instance, field.attname) is None:
                 continue  # the database assigns it
             return None  # a key given for a new row: Django decides between UPDATE and INSERT
-        value = field.pre_save(segment, add=True)
-        if hasattr(value, "resolve_expression"):  # e.g. a database default: Django knows
+        value = field.pre_save(instance, add=True)
+        if isinstance(value, DatabaseDefault):
+            continue
+        if hasattr(value, "resolve_expression"):  # an expression: Django compiles it
             return None
         value = field.get_db_prep_save(value, connection=connection)
         columns.append(qn(field.column))
@@ -1218,12 +1240,62 @@ def _row_values(
     return columns, placeholders, params
 
 
+def insert_new(
+    instance: Any,
+    *,
+    force_insert: Any = False,
+    force_update: bool = False,
+    using: str | None = None,
+    update_fields: Any = None,
+) -> bool:
+    """Insert a new ``instance`` (a span) with an ``INSERT`` written here, where Django's
+    ``save()`` would take its plain path (`_row_values`; a database-assigned key; no
+    ``update_fields``, ``force_update`` or ``order_with_respect_to``): the same statement,
+    the same returned columns (``RETURNING`` the key, database defaults and generated
+    fields) and the same instance state, without the insert query's machinery. False, and
+    nothing done, where Django must save it.
+    """
+    meta = instance._meta
+    if (
+        force_update
+        or update_fields is not None
+        or not instance._state.adding
+        or meta.order_with_respect_to is not None
+        or meta.pk is not meta.auto_field
+    ):
+        return False
+    using = using or router.db_for_write(type(instance), instance=instance)
+    connection = connections[using]
+    row = _row_values(instance, connection)
+    if row is None:
+        return False
+    columns, placeholders, params = row
+    returning = meta.db_returning_fields
+    values = f"({', '.join(columns)}) VALUES ({', '.join(placeholders)})" if columns else "DEFAULT VALUES"
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} {values}"
+        f" RETURNING {', '.join(qn(field.column) for field in returning)}"
+    )
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchone()
+    names, compiler, converters = _converters(type(instance), using, returning)
+    if converters:
+        (returned,) = compiler.apply_converters([returned], converters)
+    for name, value in zip(names, returned, strict=True):
+        setattr(instance, name, value)
+    instance._state.db = using
+    instance._state.adding = False
+    return True
+
+
 def _saved(instance: Any, using: str, rows: Any) -> None:
     """Update a new ``instance`` from the row an ``INSERT ... RETURNING`` wrote, as Django's
     save would (its key, the state of a saved instance)."""
-    (row,) = _instances(type(instance), using, rows)
-    for field in instance._meta.concrete_fields:
-        setattr(instance, field.attname, getattr(row, field.attname))
+    names, compiler, converters = _converters(type(instance), using)
+    (row,) = compiler.apply_converters(rows, converters) if converters else rows
+    for name, value in zip(names, row, strict=True):
+        setattr(instance, name, value)
     instance._state.adding = False
     instance._state.db = using
 
@@ -1261,7 +1333,9 @@ def first_segment(span: Any, *, check: bool = True) -> Iterator[None]:
     values = None
     listened = (signals.segment_pre_create, signals.segment_post_create)
     if span.pk is None and not check and not any(s.has_listeners(model) for s in listened):
-        values = _row_values(model(span=span, segment_range=span.current_range), connection, span_key=False)
+        values = _row_values(
+            model(span=span, segment_range=span.current_range), connection, omit=model._meta.get_field("span")
+        )
     if values is None:
         yield
         create_first_segment(span, check=check)
@@ -1324,10 +1398,12 @@ def _create_checked(
     before: Sequence[Statement] = (),
     verify: Callable[[list[Any]], None] | None = None,
     specific: str | None = None,
+    cursor: Any = None,
 ) -> None:
     """Insert a new segment whose span is locked (or new, or locked by ``before``), with
     its create signals; ``before``, ``then`` and the check travel with the ``INSERT``
-    (ours, or Django's where it must save the segment: `_row_values`). ``verify`` gets the
+    (ours, or Django's where it must save the segment: `_row_values`; ours on ``cursor``,
+    the operation's, when given). ``verify`` gets the
     results of ``before`` once they are in."""
     model = type(segment)
     using = router.db_for_write(model)
@@ -1345,7 +1421,10 @@ def _create_checked(
             f" VALUES ({', '.join(placeholders)}) RETURNING {t.columns}",
             values,
         )
-        with _cursor(model) as cursor:
+        if cursor is None:
+            with _cursor(model) as own:
+                results = send(own, [*before, insert, *after])
+        else:
             results = send(cursor, [*before, insert, *after])
         if verify is not None and before:
             verify(results[: len(before)])
