@@ -9,6 +9,7 @@ starts from the same state; the library and the baseline alternate which goes fi
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -317,6 +318,10 @@ def measure(op: Operation, fx: Fixture, reps: int, most: int = MAX_REPS) -> dict
             rounds = repetitions(reps, warm_up, most)
         rep += 1
     lib, base = median(times["library"]), median(times["baseline"])
+    # Library and baseline of one round ran back to back: their ratio shows how much the
+    # machine's noise moves the ratio (the middle half of these, next to the medians').
+    paired = [one / other for one, other in zip(times["library"], times["baseline"], strict=True) if other]
+    quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [None, None, None]
     return {
         "model": fx.model.key,
         "op": op.name,
@@ -329,6 +334,7 @@ def measure(op: Operation, fx: Fixture, reps: int, most: int = MAX_REPS) -> dict
         "library_ms": ms(lib),
         "baseline_ms": ms(base),
         "ratio": ratio(lib, base),
+        "ratio_quartiles": [None if q is None else round(q, 3) for q in (quartiles[0], quartiles[2])],
         "repetitions": rounds,
         "library_sql": sample["library"],
     }

@@ -34,6 +34,7 @@ ROW_KEYS = {
     "library_ms",
     "baseline_ms",
     "ratio",
+    "ratio_quartiles",
 }
 
 
@@ -71,6 +72,8 @@ def test_quick_ranges_benchmark(tmp_path):
         assert row["baseline_ms"] > 0
         assert 1 <= row["library_round_trips"] <= row["library_statements"]
         assert 1 <= row["baseline_round_trips"] <= row["baseline_statements"]
+        low, high = row["ratio_quartiles"]
+        assert 0 < low <= high, row
     counts: dict[tuple[str, str], dict[int, int]] = {}
     for row in ranges["rows"]:
         counts.setdefault((row["model"], row["op"]), {})[row["segments"]] = (
@@ -86,3 +89,39 @@ def test_quick_ranges_benchmark(tmp_path):
             f"{model}.{op}: statements or round trips vary with span size: {by_size}"
         )
     assert all(ranges["constant"].values())
+
+
+def _row(op: str, segments: int, ratio: float, quartiles: list[float]) -> dict:
+    return {
+        "model": "free",
+        "op": op,
+        "segments": segments,
+        "library_statements": 2,
+        "ratio": ratio,
+        "ratio_quartiles": quartiles,
+    }
+
+
+def test_a_missed_range_target_says_whether_it_stands_out_of_the_noise():
+    """A size that misses the 1.5x target shows the middle half of its paired ratios; the
+    miss is firm when at some size even the lower quartile is above the target."""
+    from bench import report
+
+    rows = [
+        _row("split", 10, 1.52, [1.45, 1.60]),
+        _row("split", 1000, 1.40, [1.30, 1.50]),
+        _row("insert", 10, 1.70, [1.62, 1.80]),
+        _row("insert", 1000, 1.55, [1.40, 1.70]),
+        _row("merge", 10, 1.20, [1.10, 1.30]),
+    ]
+    ranges = {"rows": rows, "constant": {"free.split": True, "free.insert": True, "free.merge": True}}
+    found = {item["target"]: item for item in report.targets({"ranges": ranges})}
+    split = found["ranges free.split: within 1.5x of baseline at every size"]
+    insert = found["ranges free.insert: within 1.5x of baseline at every size"]
+    merge = found["ranges free.merge: within 1.5x of baseline at every size"]
+    assert (split["verdict"], insert["verdict"], merge["verdict"]) == ("MISS", "MISS", "PASS")
+    assert split["measured"].endswith("n=10: x1.45-x1.60 (within noise)")
+    assert insert["measured"].endswith("n=10: x1.62-x1.80, n=1000: x1.40-x1.70 (firm)")
+    assert merge["measured"] == "x1.20"
+    summary = report._targets(list(found.values())).splitlines()[-1]
+    assert summary.endswith("1 of 3 pairs; of the 2 misses, 1 within the noise of the run")
