@@ -3662,3 +3662,15 @@ RETURN NULL;
             COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS '71ac8a7a092053116d5b4bf27e97f76e9a8bfa22';
 
 COMMIT;
+
+-- ==== testapp 0004_proxies ====
+BEGIN;
+--
+-- Create proxy model ProxyIntSegment
+--
+-- (no-op)
+--
+-- Create proxy model ProxyIntSpan
+--
+-- (no-op)
+COMMIT;

@@ -45,9 +45,12 @@ _RESERVED_SPAN = ("initial_range", "current_range", "segments_revision")
 _RESERVED_SEGMENT = ("span", "segment_range", "previous_segment")
 
 
-def _is_abstract(attrs: dict[str, Any]) -> bool:
+def _generates(attrs: dict[str, Any]) -> bool:
+    """Whether a new class gets fields, constraints and triggers of its own: not an abstract
+    model, nor a proxy, which shares its concrete model's table, configuration and
+    triggers (and the span's segment model)."""
     meta = attrs.get("Meta")
-    return bool(getattr(meta, "abstract", False))
+    return not (getattr(meta, "abstract", False) or getattr(meta, "proxy", False))
 
 
 def _reject_reserved(name: str, attrs: dict[str, Any], reserved: tuple[str, ...]) -> None:
@@ -73,7 +76,7 @@ class SpanBase(ModelBase):
     """Metaclass of spans: adds the range fields and constraints of the configured type."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any) -> Any:
-        if _is_abstract(attrs):
+        if not _generates(attrs):
             return super().__new__(mcs, name, bases, attrs, **kwargs)
         _reject_reserved(name, attrs, _RESERVED_SPAN)
         options = resolve_span_options(name, attrs, bases)
@@ -105,7 +108,7 @@ class SegmentBase(ModelBase):
     constraint, the navigation index and the constraint triggers."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any) -> Any:
-        if _is_abstract(attrs):
+        if not _generates(attrs):
             return super().__new__(mcs, name, bases, attrs, **kwargs)
         _reject_reserved(name, attrs, _RESERVED_SEGMENT)
         options = resolve_segment_options(name, attrs, bases, attrs.get("__module__", ""))

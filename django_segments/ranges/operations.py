@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,9 +80,13 @@ _TABLES: dict[Any, Tables] = {}
 
 
 def tables(segment_model: Any) -> Tables:
-    """Names used by the operations of ``segment_model`` (computed once per model)."""
+    """Names used by the operations of ``segment_model`` (computed once per model; a proxy
+    model's are its concrete model's)."""
     if segment_model not in _TABLES:
-        _TABLES[segment_model] = _tables(segment_model)
+        concrete = segment_model._meta.concrete_model
+        if concrete not in _TABLES:
+            _TABLES[concrete] = _tables(concrete)
+        _TABLES[segment_model] = _TABLES[concrete]
     return _TABLES[segment_model]
 
 
@@ -1159,36 +1164,12 @@ def insert(model: Any, span: Any, segment_range: Any, fields: dict[str, Any]) ->
 def _insert(model: Any, span: Any, new: Any) -> None:
     t = tables(model)
     a, b = new.segment_range.lower, new.segment_range.upper
-    columns, exprs, _ = _copy_lists(t, None, None)
-    extra_cols = "".join(f", {c}" for c in columns)
-    extra_vals = "".join(f", {e}" for e in exprs)
-    v = t.val
     with _operation(model) as cursor:
-        # The three parts write disjoint rows, so one statement can hold them; every
-        # predicate is one the GiST exclusion index answers (@>, <@, &&), so the cost
-        # does not grow with the span. The lock, the cut, the new segment's INSERT and
-        # the check travel in one round trip (`_create_checked`).
-        removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
-        cut = (
-            f"WITH removed AS ({removed} RETURNING 1),"
-            f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
-            f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
-            f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
-            f" AND s.{t.rng} @> {t.rng_of(v, v)}"
-            f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
-            " RETURNING 1)"
-        )
-        clip = (
-            f"UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
-            f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
-            f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
-            f" AND NOT {t.rng} <@ {t.rng_of(v, v)}"
-        )
         params = [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b]
         ran: list[Any] = []  # the results of the lock and the cut, once they are in
         _create_checked(
             new,
-            before=[_lock(t, span.pk), (f"{cut} {clip}", params)],
+            before=[_lock(t, span.pk), (_insert_sql(t), params)],
             verify=ran.extend,
             specific="insert",
             cursor=cursor,
@@ -1196,6 +1177,39 @@ def _insert(model: Any, span: Any, new: Any) -> None:
         lower, upper = _locked(ran[0], span.pk)
         if not (lower <= a and b <= upper):  # inside defer_checks: no check ran yet
             raise _outside(span.pk, a, b, lower, upper)
+
+
+@functools.cache
+def _insert_sql(t: Tables) -> str:
+    """`insert`'s statement that removes, cuts and clips what the new range covers (built
+    once per model).
+
+    The three parts write disjoint rows, so one statement can hold them; every predicate is
+    one the GiST exclusion index answers (@>, <@, &&), so the cost does not grow with the
+    span. The lock, this statement, the new segment's INSERT and the check travel in one
+    round trip (`_create_checked`).
+    """
+    columns, exprs, _ = _copy_lists(t, None, None)
+    extra_cols = "".join(f", {c}" for c in columns)
+    extra_vals = "".join(f", {e}" for e in exprs)
+    v = t.val
+    removed = _remove_sql(t, f"{t.fk} = %s AND {t.rng} <@ {t.rng_of(v, v)}")
+    cut = (
+        f"WITH removed AS ({removed} RETURNING 1),"
+        f" cut AS (INSERT INTO {t.seg} ({t.fk}, {t.rng}{extra_cols})"
+        f" SELECT s.{t.fk}, {t.rng_of(v, f'upper(s.{t.rng})')}{extra_vals} FROM {t.seg} AS s"
+        f" WHERE s.{t.fk} = %s AND s.deleted_at IS NULL"
+        f" AND s.{t.rng} @> {t.rng_of(v, v)}"
+        f" AND lower(s.{t.rng}) < {v} AND upper(s.{t.rng}) > {v}"
+        " RETURNING 1)"
+    )
+    clip = (
+        f"UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
+        f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
+        f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
+        f" AND NOT {t.rng} <@ {t.rng_of(v, v)}"
+    )
+    return f"{cut} {clip}"
 
 
 def _row_values(
@@ -1210,8 +1224,8 @@ def _row_values(
     A field left to its database default (``db_default``) is left out of the columns, as
     ``DEFAULT`` is in a one-row ``INSERT``; the caller reads it back with ``RETURNING``.
     """
-    model = type(instance)
-    meta = model._meta
+    model = type(instance)  # Django sends the save signals for it, a proxy too
+    meta = model._meta.concrete_model._meta  # and saves its concrete model's row
     if meta.parents or any(s.has_listeners(model) for s in (model_signals.pre_save, model_signals.post_save)):
         return None
     # As Django's save: refuse an unsaved related object, take the key of one saved since.
@@ -1255,7 +1269,7 @@ def insert_new(
     fields) and the same instance state, without the insert query's machinery. False, and
     nothing done, where Django must save it.
     """
-    meta = instance._meta
+    meta = instance._meta.concrete_model._meta
     if (
         force_update
         or update_fields is not None

@@ -9,7 +9,8 @@
 | DateTimeSpan | datetime | yes | yes | yes |
 
 `DateSegment.created_at` (`auto_now_add`) and `DateTimeSegment.source` (`db_default`) check
-that new segments get the values Django's save would give them.
+that new segments get the values Django's save would give them. `ProxyIntSpan` and
+`ProxyIntSegment` are proxies of the integer models.
 """
 
 from django.db import models
@@ -95,3 +96,17 @@ class DateTimeSegment(ds.AbstractSegment):
 
     class SegmentConfig:
         span_model = DateTimeSpan
+
+
+class ProxyIntSpan(IntSpan):
+    """A proxy of a span model: its table, configuration and segment model are IntSpan's."""
+
+    class Meta:
+        proxy = True
+
+
+class ProxyIntSegment(IntSegment):
+    """A proxy of a segment model: operations on it are IntSegment's, checked alike."""
+
+    class Meta:
+        proxy = True
