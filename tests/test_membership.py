@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -482,18 +483,50 @@ def test_ids_stream_in_batches(int_members, settings, monkeypatch) -> None:
     settings.SEGMENTS_REFRESH_BATCH_SIZE = 3
     batches = list(safe_sql.stream_ids("SELECT id FROM memberapp_intmember", pk_type="bigint", batch_size=3))
     assert [len(b) for b in batches] == [3, 3, 3, 1]
-    assert {row[0] for b in batches for row in b} == {str(m.pk) for m in int_members}
+    assert {member_id for b in batches for member_id in b} == {str(m.pk) for m in int_members}
     copied: list[int] = []
+    copies: list[Any] = []  # held, so that no object's id is reused
     original = refresh_module._Collector._copy
 
-    def spy(self, batch):
+    def spy(self, copy, batch):
         copied.append(len(batch))
-        return original(self, batch)
+        copies.append(copy)
+        return original(self, copy, batch)
 
     monkeypatch.setattr(refresh_module._Collector, "_copy", spy)
     segment = make_segment(sql="SELECT id FROM memberapp_intmember")
     assert segment.refresh().member_count == 10
     assert copied == [3, 3, 3, 1]  # never more than one batch in Python at a time
+    assert all(copy is copies[0] for copy in copies)  # every batch goes into one COPY
+
+
+@transactional
+def test_a_failure_after_batches_were_copied_keeps_membership(int_members, settings, monkeypatch) -> None:
+    """The exec connection fails after batches went into the COPY: the refresh raises
+    the query's error, and the membership and the last success are untouched."""
+    settings.SEGMENTS_REFRESH_BATCH_SIZE = 3
+    segment = make_segment(sql=_level_sql(IntMember))
+    segment.refresh()
+    before = membership_rows(segment)
+    seventh = sorted(m.pk for m in int_members)[6]
+    set_definition(
+        segment,
+        sql=f"SELECT CASE WHEN id >= {seventh} THEN id / 0 ELSE id END FROM memberapp_intmember",
+    )
+    copied: list[int] = []
+    original = refresh_module._Collector._copy
+
+    def spy(self, copy, batch):
+        copied.append(len(batch))
+        return original(self, copy, batch)
+
+    monkeypatch.setattr(refresh_module._Collector, "_copy", spy)
+    with pytest.raises(RefreshError, match="division by zero"):
+        segment.refresh()
+    assert copied[:1] == [3]  # (rows come in the table's order: two batches, usually)
+    segment.refresh_from_db()
+    assert segment.state == "failed"
+    assert membership_rows(segment) == before
 
 
 # --- triggers: refresh on save, router ------------------------------------------------------

@@ -147,7 +147,7 @@ def _run_unvalidated(sql: str) -> list[str]:
     """Stream ``sql`` through the sandbox, skipping `validate_sql`."""
     rows = []
     for batch in safe_sql._stream(safe_sql.wrap_ids(sql, "bigint"), 100):
-        rows.extend(row[0] for row in batch)
+        rows.extend(batch)
     return rows
 
 

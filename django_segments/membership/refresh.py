@@ -5,7 +5,7 @@ One refresh is one transaction on the writer database:
 1. ``pg_advisory_xact_lock`` serializes refreshes of the same segment (transaction level:
    a session lock would survive a rollback); the change stamp is read after the lock.
 2. The ids the definitions select are collected into a temporary table: SQL results are
-   streamed from the exec connection in batches with ``COPY``; static ids travel as one
+   streamed from the exec connection in batches into one ``COPY``; static ids travel as one
    array parameter; method and conditions querysets are inlined as subqueries. Ids of
    rows that do not exist in the member table are dropped.
 3. One statement closes the periods of members no longer selected and opens periods for
@@ -164,19 +164,19 @@ class _Collector:
         batches = safe_sql.stream_ids(
             self.segment.sql, pk_type=self.pk_type, batch_size=conf.refresh_batch_size()
         )
-        # closing(): on a writer error the exec connection closes now, in this thread.
-        with closing(batches):
+        # closing(): on a writer error the exec connection closes now, in this thread. One
+        # COPY takes every batch: a COPY per batch cost a statement each.
+        with closing(batches), self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
             for batch in batches:
-                self._copy(batch)
+                self._copy(copy, batch)
         self.cursor.execute(f"ANALYZE {self.stage}")
         return f"SELECT member_id FROM {self.stage}"
 
-    def _copy(self, batch: list[tuple[str]]) -> None:
-        # The ids are the canonical text of an integer or a UUID (cast by the wrapper), so
-        # they hold no tab, newline or backslash: one block per batch, not a row at a time.
-        block = "".join(f"{row[0]}\n" for row in batch if row[0] is not None)
-        with self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
-            copy.write(block)
+    def _copy(self, copy: Any, batch: list[str]) -> None:
+        # The ids are the canonical text of an integer or a UUID, never NULL (the wrapper
+        # casts them and drops NULLs), so they hold no tab, newline or backslash: one block
+        # per batch, not a row at a time.
+        copy.write("\n".join(batch) + "\n")
 
     def _static(self) -> tuple[str, list[Any]]:
         valid, invalid = member_ids.parse_static_ids(self.segment.static_ids, self.model)

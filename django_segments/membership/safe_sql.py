@@ -201,8 +201,8 @@ def _failure(exc: psycopg.Error) -> RefreshError:
     return RefreshError(f"Segment SQL failed: {detail}")
 
 
-def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[tuple[str]]]:
-    """Run validated ``sql`` on the exec connection; yield batches of ``(member_id,)`` rows.
+def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[str]]:
+    """Run validated ``sql`` on the exec connection; yield batches of member ids (text).
 
     Rows arrive in chunks of ``batch_size`` (libpq chunked-rows mode) from one statement,
     so ``statement_timeout`` bounds the whole query and memory stays flat.
@@ -211,12 +211,12 @@ def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[tup
     yield from _stream(wrap_ids(strip_terminator(sql), pk_type), batch_size)
 
 
-def _stream(query: str, batch_size: int) -> Generator[list[tuple[str]]]:
+def _stream(query: str, batch_size: int) -> Generator[list[str]]:
     try:
         with read_only_session() as raw, psycopg.Cursor(raw) as cursor:
-            batch: list[tuple[str]] = []
-            for row in cursor.stream(query, size=batch_size):
-                batch.append(row)
+            batch: list[str] = []
+            for (member_id,) in cursor.stream(query, size=batch_size):
+                batch.append(member_id)
                 if len(batch) >= batch_size:
                     yield batch
                     batch = []
