@@ -180,6 +180,29 @@ def test_declaring_a_generated_span_field_is_refused(name) -> None:
         type("OwnRange", (ds.AbstractSpan,), attrs)
 
 
+@isolated
+def test_multi_table_inheritance_from_a_concrete_model_is_refused_and_a_proxy_is_not() -> None:
+    span = span_model("BaseSpan", range_field_type="integer")
+    segment = segment_model("BaseSegment", span_model=span)
+
+    def child(name: str, base: type, **meta: object) -> type:
+        attrs = {"__module__": __name__, "Meta": type("Meta", (), {"app_label": APP, **meta})}
+        return type(name, (base,), attrs)
+
+    with pytest.raises(
+        IncorrectSubclassError, match=r"ChildSpan inherits from the concrete span model BaseSpan .* proxy"
+    ):
+        child("ChildSpan", span)
+    with pytest.raises(
+        IncorrectSubclassError, match=r"ChildSegment inherits from the concrete segment model BaseSegment"
+    ):
+        child("ChildSegment", segment)
+    assert span.segment_model() is segment  # the refused segment did not replace it
+    proxy = child("ProxySpan", span, proxy=True)
+    assert proxy.segment_model() is segment
+    assert child("ProxySegment", segment, proxy=True)._segment_options() is segment._segment_options()
+
+
 def test_abstract_models_report_missing_configuration() -> None:
     with pytest.raises(IncorrectSubclassError, match="AbstractSpan is abstract or not a configured span"):
         ds.AbstractSpan._span_options()

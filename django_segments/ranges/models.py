@@ -53,6 +53,21 @@ def _generates(attrs: dict[str, Any]) -> bool:
     return not (getattr(meta, "abstract", False) or getattr(meta, "proxy", False))
 
 
+def _reject_concrete_parent(name: str, bases: tuple[type, ...], kind: str) -> None:
+    """Multi-table inheritance from a concrete span or segment model would generate the
+    range fields, constraints and triggers a second time, on a second table: refuse it
+    with the ways that work."""
+    for base in bases:
+        meta = getattr(base, "_meta", None)
+        if meta is not None and isinstance(base, (SpanBase, SegmentBase)) and not meta.abstract:
+            msg = (
+                f"{name} inherits from the concrete {kind} model {base.__name__} (multi-table "
+                f"inheritance), which django-segments does not support; declare a proxy "
+                f"(class Meta: proxy = True) or inherit from an abstract base model"
+            )
+            raise IncorrectSubclassError(msg)
+
+
 def _reject_reserved(name: str, attrs: dict[str, Any], reserved: tuple[str, ...]) -> None:
     for field_name in reserved:
         if isinstance(attrs.get(field_name), models.Field):
@@ -78,6 +93,7 @@ class SpanBase(ModelBase):
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any) -> Any:
         if not _generates(attrs):
             return super().__new__(mcs, name, bases, attrs, **kwargs)
+        _reject_concrete_parent(name, bases, "span")
         _reject_reserved(name, attrs, _RESERVED_SPAN)
         options = resolve_span_options(name, attrs, bases)
         attrs["initial_range"] = options.kind.field_class(help_text="The range the span was created with.")
@@ -110,6 +126,7 @@ class SegmentBase(ModelBase):
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any) -> Any:
         if not _generates(attrs):
             return super().__new__(mcs, name, bases, attrs, **kwargs)
+        _reject_concrete_parent(name, bases, "segment")
         _reject_reserved(name, attrs, _RESERVED_SEGMENT)
         options = resolve_segment_options(name, attrs, bases, attrs.get("__module__", ""))
         span_model = options.span_model
