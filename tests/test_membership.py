@@ -478,54 +478,57 @@ def test_live_check_agrees_with_a_full_refresh(member_model) -> None:
 # --- streaming -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def copied_batches(monkeypatch) -> list[tuple[Any, int]]:
+    """Every batch a refresh writes into its COPY: (the COPY, the batch's length). The COPY
+    objects are held, so that no object's id is reused."""
+    copied: list[tuple[Any, int]] = []
+    original = refresh_module._Collector._copy
+
+    def spy(self, copy, batch):
+        copied.append((copy, len(batch)))
+        return original(self, copy, batch)
+
+    monkeypatch.setattr(refresh_module._Collector, "_copy", spy)
+    return copied
+
+
 @transactional
-def test_ids_stream_in_batches(int_members, settings, monkeypatch) -> None:
+def test_ids_stream_in_batches(int_members, settings, copied_batches) -> None:
     settings.SEGMENTS_REFRESH_BATCH_SIZE = 3
     batches = list(safe_sql.stream_ids("SELECT id FROM memberapp_intmember", pk_type="bigint", batch_size=3))
     assert [len(b) for b in batches] == [3, 3, 3, 1]
     assert {member_id for b in batches for member_id in b} == {str(m.pk) for m in int_members}
-    copied: list[int] = []
-    copies: list[Any] = []  # held, so that no object's id is reused
-    original = refresh_module._Collector._copy
-
-    def spy(self, copy, batch):
-        copied.append(len(batch))
-        copies.append(copy)
-        return original(self, copy, batch)
-
-    monkeypatch.setattr(refresh_module._Collector, "_copy", spy)
     segment = make_segment(sql="SELECT id FROM memberapp_intmember")
     assert segment.refresh().member_count == 10
-    assert copied == [3, 3, 3, 1]  # never more than one batch in Python at a time
-    assert all(copy is copies[0] for copy in copies)  # every batch goes into one COPY
+    # never more than one batch in Python at a time
+    assert [size for _, size in copied_batches] == [3, 3, 3, 1]
+    first = copied_batches[0][0]
+    assert all(copy is first for copy, _ in copied_batches)  # every batch goes into one COPY
 
 
 @transactional
-def test_a_failure_after_batches_were_copied_keeps_membership(int_members, settings, monkeypatch) -> None:
+def test_a_failure_after_batches_were_copied_keeps_membership(int_members, settings, copied_batches) -> None:
     """The exec connection fails after batches went into the COPY: the refresh raises
     the query's error, and the membership and the last success are untouched."""
     settings.SEGMENTS_REFRESH_BATCH_SIZE = 3
     segment = make_segment(sql=_level_sql(IntMember))
     segment.refresh()
     before = membership_rows(segment)
+    last_success = segment.last_success
+    copied_batches.clear()
     seventh = sorted(m.pk for m in int_members)[6]
     set_definition(
         segment,
         sql=f"SELECT CASE WHEN id >= {seventh} THEN id / 0 ELSE id END FROM memberapp_intmember",
     )
-    copied: list[int] = []
-    original = refresh_module._Collector._copy
-
-    def spy(self, copy, batch):
-        copied.append(len(batch))
-        return original(self, copy, batch)
-
-    monkeypatch.setattr(refresh_module._Collector, "_copy", spy)
     with pytest.raises(RefreshError, match="division by zero"):
         segment.refresh()
-    assert copied[:1] == [3]  # (rows come in the table's order: two batches, usually)
+    # (rows come in the table's order: two batches, usually)
+    assert [size for _, size in copied_batches][:1] == [3]
     segment.refresh_from_db()
     assert segment.state == "failed"
+    assert segment.last_success == last_success
     assert membership_rows(segment) == before
 
 

@@ -1293,20 +1293,15 @@ def insert_new(
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchone()
-    names, compiler, converters = _converters(type(instance), using, returning)
-    if converters:
-        (returned,) = compiler.apply_converters([returned], converters)
-    for name, value in zip(names, returned, strict=True):
-        setattr(instance, name, value)
-    instance._state.db = using
-    instance._state.adding = False
+    _saved(instance, using, [returned], returning)
     return True
 
 
-def _saved(instance: Any, using: str, rows: Any) -> None:
+def _saved(instance: Any, using: str, rows: Any, fields: Sequence[Any] | None = None) -> None:
     """Update a new ``instance`` from the row an ``INSERT ... RETURNING`` wrote, as Django's
-    save would (its key, the state of a saved instance)."""
-    names, compiler, converters = _converters(type(instance), using)
+    save would (its key, the state of a saved instance); ``fields``: the returned columns'
+    fields, when not all concrete ones."""
+    names, compiler, converters = _converters(type(instance), using, fields)
     (row,) = compiler.apply_converters(rows, converters) if converters else rows
     for name, value in zip(names, row, strict=True):
         setattr(instance, name, value)
