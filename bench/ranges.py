@@ -5,12 +5,21 @@ For each model (tiling: ``IntSpan``/``IntSegment``, no gaps, soft delete; free:
 of N segments is built with SQL (segment i covers ``[10 i, 10 i + 10)``). Every
 repetition of an operation runs inside a transaction that is rolled back, so each one
 starts from the same state; the library and the baseline alternate which goes first.
+
+Next to them, the strings each side sent (bound, as psycopg sent them) are sent again
+from a bare psycopg cursor: "SQL alone". Its ratio is the cost of the library's SQL next
+to the baseline's; the rest of the library's time is its Python (model instances,
+Django's cursor and transaction handling, reading the results back). Before timing, one
+untimed run of each side records its strings and what it changed in both tables, and the
+run stops if the library, the baseline and the replay of the library's strings did not
+make the same change.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -236,9 +245,12 @@ OPERATIONS = [
 ]
 
 
-def _library(op: Operation, fx: Fixture) -> tuple[float, StatementLog]:
+Side = Callable[["Operation", Fixture], tuple[float, StatementLog | None]]
+
+
+def _library(op: Operation, fx: Fixture, sent: list[str] | None = None) -> tuple[float, StatementLog]:
     call = op.library(fx)
-    with Timer() as timer:
+    with Timer() as timer, _recording(sent):
         with counting() as log:
             call()
         _commit_stand_in()
@@ -254,12 +266,12 @@ def _commit_stand_in() -> None:
 BASELINE_SAVEPOINT = "bench_baseline"
 
 
-def _baseline(op: Operation, fx: Fixture) -> tuple[float, StatementLog]:
+def _baseline(op: Operation, fx: Fixture, sent: list[str] | None = None) -> tuple[float, StatementLog]:
     # All of a section's statements in one round trip, as the library sends its own
     # (client-side binding: one string, the simple query protocol).
     sql = "; ".join(db.statements(SQL_FILE, op.section(fx.model), **fx.model.names))
     params = op.params(fx)
-    with Timer() as timer:
+    with Timer() as timer, _recording(sent):
         # Its own (nested) transaction, like the library's operation: in the harness both
         # pay a SAVEPOINT / RELEASE where a top-level call would pay BEGIN / COMMIT. The
         # library sends its SAVEPOINT in front of its first string, so the baseline does too.
@@ -270,7 +282,87 @@ def _baseline(op: Operation, fx: Fixture) -> tuple[float, StatementLog]:
     return timer.seconds, log
 
 
-def _once(side: Callable[[Operation, Fixture], tuple[float, StatementLog]], op: Operation, fx: Fixture):
+@contextmanager
+def _recording(sent: list[str] | None) -> Iterator[None]:
+    """Append every string the psycopg connection sends inside the block to ``sent``,
+    with its parameters bound as the client-side cursor binds them (``mogrify``); no-op
+    when ``sent`` is None.
+
+    NOTE - recorded below Django, at psycopg's cursor, so that the savepoints the library
+    sends in front of its first string are in it too.
+    """
+    if sent is None:
+        yield
+        return
+    raw = connection.connection
+    factory = raw.cursor_factory
+
+    class Recording(factory):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            sent.append(query if params is None else self.mogrify(query, params))
+            return super().execute(query, params, **kwargs)
+
+    raw.cursor_factory = Recording
+    try:
+        yield
+    finally:
+        raw.cursor_factory = factory
+
+
+def _replay(strings: list[str]) -> Side:
+    """A side that sends ``strings`` from a bare psycopg cursor, one execute each."""
+
+    def side(op: Operation, fx: Fixture) -> tuple[float, None]:
+        with connection.connection.cursor() as cursor, Timer() as timer:
+            for sql in strings:
+                cursor.execute(sql)
+        return timer.seconds, None
+
+    return side
+
+
+def _fingerprint(fx: Fixture) -> tuple[Any, ...]:
+    """What both tables of the fixture's model hold (counts and bound sums: enough to
+    tell two different changes apart)."""
+    names = fx.model.names
+    with connection.cursor() as cursor:
+        spans = "count(*), count(deleted_at), sum(lower(current_range)), sum(upper(current_range))"
+        cursor.execute(
+            "SELECT count(*), count(deleted_at), sum(lower(segment_range)), sum(upper(segment_range)),"
+            f" (SELECT array[{spans}] FROM {names['span']}) FROM {names['seg']}"
+        )
+        return tuple(cursor.fetchone())
+
+
+def _sent(side: Callable[..., Any], op: Operation, fx: Fixture) -> tuple[list[str], tuple[Any, ...]]:
+    """One untimed run of ``side``: the strings it sent and the tables' fingerprint after it."""
+    sent: list[str] = []
+    with transaction.atomic():
+        side(op, fx, sent)
+        after = _fingerprint(fx)
+        transaction.set_rollback(True)
+    return sent, after
+
+
+def _same_change(op: Operation, fx: Fixture) -> dict[str, list[str]]:
+    """Record both sides' strings; raise if the library, the baseline and the library's
+    strings sent again do not leave the tables alike."""
+    library, after_library = _sent(_library, op, fx)
+    baseline, after_baseline = _sent(_baseline, op, fx)
+    with transaction.atomic():
+        _replay(library)(op, fx)
+        after_replay = _fingerprint(fx)
+        transaction.set_rollback(True)
+    if not after_library == after_baseline == after_replay:
+        msg = (
+            f"{fx.model.key} {op.name} n={fx.size}: library, baseline and replay changed the tables"
+            f" differently: {after_library} / {after_baseline} / {after_replay}"
+        )
+        raise AssertionError(msg)
+    return {"library": library, "baseline": baseline}
+
+
+def _once(side: Side, op: Operation, fx: Fixture) -> tuple[float, StatementLog | None]:
     with transaction.atomic():
         result = side(op, fx)
         transaction.set_rollback(True)
@@ -292,32 +384,41 @@ def repetitions(least: int, warm_up_s: float, most: int = MAX_REPS) -> int:
 
 
 def measure(op: Operation, fx: Fixture, reps: int, most: int = MAX_REPS) -> dict[str, Any]:
-    """Median time and statement counts of ``op`` on ``fx``, library next to baseline.
+    """Median time and statement counts of ``op`` on ``fx``, library next to baseline,
+    and the strings of each sent again on their own ("SQL alone").
 
     ``reps`` is the least number of repetitions per side; `repetitions` adds more for
     fast operations (up to ``most``), from the time of the warm-up round.
     """
-    sides = {"library": _library, "baseline": _baseline}
-    times: dict[str, list[float]] = {"library": [], "baseline": []}
+    strings = _same_change(op, fx)
+    sides: dict[str, Side] = {
+        "library": _library,
+        "baseline": _baseline,
+        "library_sql": _replay(strings["library"]),
+        "baseline_sql": _replay(strings["baseline"]),
+    }
+    times: dict[str, list[float]] = {name: [] for name in sides}
     counts: dict[str, set[int]] = {"library": set(), "baseline": set()}
     trips: dict[str, set[int]] = {"library": set(), "baseline": set()}
     sample: dict[str, list[str]] = {}
     rounds, rep = reps, 0
     while rep <= rounds:  # the first round warms caches and is not recorded
-        order = ["library", "baseline"] if rep % 2 else ["baseline", "library"]
+        order = list(sides) if rep % 2 else list(reversed(sides))
         warm_up = 0.0
         for name in order:
             seconds, log = _once(sides[name], op, fx)
-            counts[name].add(log.count)
-            trips[name].add(log.round_trips)
-            sample[name] = log.statements
+            if log is not None:
+                counts[name].add(log.count)
+                trips[name].add(log.round_trips)
+                sample[name] = log.statements
+                warm_up = max(warm_up, seconds)
             if rep:
                 times[name].append(seconds)
-            warm_up = max(warm_up, seconds)
         if not rep:
             rounds = repetitions(reps, warm_up, most)
         rep += 1
-    lib, base = median(times["library"]), median(times["baseline"])
+    med = {name: median(values) for name, values in times.items()}
+    lib, base = med["library"], med["baseline"]
     # Library and baseline of one round ran back to back: their ratio shows how much the
     # machine's noise moves the ratio (the middle half of these, next to the medians').
     paired = [one / other for one, other in zip(times["library"], times["baseline"], strict=True) if other]
@@ -335,8 +436,12 @@ def measure(op: Operation, fx: Fixture, reps: int, most: int = MAX_REPS) -> dict
         "baseline_ms": ms(base),
         "ratio": ratio(lib, base),
         "ratio_quartiles": [None if q is None else round(q, 3) for q in (quartiles[0], quartiles[2])],
+        "library_sql_ms": ms(med["library_sql"]),
+        "baseline_sql_ms": ms(med["baseline_sql"]),
+        "sql_ratio": ratio(med["library_sql"], med["baseline_sql"]),
         "repetitions": rounds,
         "library_sql": sample["library"],
+        "library_sent": strings["library"],
     }
 
 
@@ -387,4 +492,5 @@ def _line(row: dict[str, Any]) -> str:
         f"{head} lib {row['library_statements']} st {row['library_round_trips']} rt"
         f" {row['library_ms']:9.3f} ms  base {row['baseline_statements']} st"
         f" {row['baseline_round_trips']} rt {row['baseline_ms']:9.3f} ms  x{row['ratio']}"
+        f"  (SQL alone {row['library_sql_ms']:.3f} / {row['baseline_sql_ms']:.3f} ms x{row['sql_ratio']})"
     )

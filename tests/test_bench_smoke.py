@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = {
     "create_span",
@@ -35,6 +37,10 @@ ROW_KEYS = {
     "baseline_ms",
     "ratio",
     "ratio_quartiles",
+    "library_sql_ms",
+    "baseline_sql_ms",
+    "sql_ratio",
+    "library_sent",
 }
 
 
@@ -50,6 +56,7 @@ def run_quick_ranges(output: Path) -> dict:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Targets" in proc.stdout
+    (output.parent / "stdout.txt").write_text(proc.stdout)
     return json.loads(output.read_text())
 
 
@@ -74,6 +81,11 @@ def test_quick_ranges_benchmark(tmp_path):
         assert 1 <= row["baseline_round_trips"] <= row["baseline_statements"]
         low, high = row["ratio_quartiles"]
         assert 0 < low <= high, row
+        assert row["library_sql_ms"] > 0
+        assert row["baseline_sql_ms"] > 0
+        # Recorded below Django: the savepoint travelling in front of the first string is in it.
+        assert row["library_sent"][0].startswith('SAVEPOINT "django_segments_0"; '), row["library_sent"]
+        assert "%s" not in row["library_sent"][0]  # bound
     counts: dict[tuple[str, str], dict[int, int]] = {}
     for row in ranges["rows"]:
         counts.setdefault((row["model"], row["op"]), {})[row["segments"]] = (
@@ -89,9 +101,10 @@ def test_quick_ranges_benchmark(tmp_path):
             f"{model}.{op}: statements or round trips vary with span size: {by_size}"
         )
     assert all(ranges["constant"].values())
+    assert "SQL alone" in (tmp_path / "stdout.txt").read_text()
 
 
-def _row(op: str, segments: int, ratio: float, quartiles: list[float]) -> dict:
+def _row(op: str, segments: int, ratio: float, quartiles: list[float], sql_ratio: float = 1.2) -> dict:
     return {
         "model": "free",
         "op": op,
@@ -99,19 +112,22 @@ def _row(op: str, segments: int, ratio: float, quartiles: list[float]) -> dict:
         "library_statements": 2,
         "ratio": ratio,
         "ratio_quartiles": quartiles,
+        "sql_ratio": sql_ratio,
     }
 
 
 def test_a_missed_range_target_says_whether_it_stands_out_of_the_noise():
     """A size that misses the 1.5x target shows the middle half of its paired ratios; the
-    miss is firm when at some size even the lower quartile is above the target."""
+    miss is firm when at some size even the lower quartile is above the target. A miss
+    also shows the ratios of its SQL alone, and the summary counts the misses whose SQL
+    alone is within the target at every size."""
     from bench import report
 
     rows = [
         _row("split", 10, 1.52, [1.45, 1.60]),
         _row("split", 1000, 1.40, [1.30, 1.50]),
         _row("insert", 10, 1.70, [1.62, 1.80]),
-        _row("insert", 1000, 1.55, [1.40, 1.70]),
+        _row("insert", 1000, 1.55, [1.40, 1.70], sql_ratio=1.52),
         _row("merge", 10, 1.20, [1.10, 1.30]),
     ]
     ranges = {"rows": rows, "constant": {"free.split": True, "free.insert": True, "free.merge": True}}
@@ -120,8 +136,32 @@ def test_a_missed_range_target_says_whether_it_stands_out_of_the_noise():
     insert = found["ranges free.insert: within 1.5x of baseline at every size"]
     merge = found["ranges free.merge: within 1.5x of baseline at every size"]
     assert (split["verdict"], insert["verdict"], merge["verdict"]) == ("MISS", "MISS", "PASS")
-    assert split["measured"].endswith("n=10: x1.45-x1.60 (within noise)")
-    assert insert["measured"].endswith("n=10: x1.62-x1.80, n=1000: x1.40-x1.70 (firm)")
+    assert split["measured"].endswith("n=10: x1.45-x1.60 (within noise); SQL alone x1.20 / x1.20")
+    assert insert["measured"].endswith(
+        "n=10: x1.62-x1.80, n=1000: x1.40-x1.70 (firm); SQL alone x1.20 / x1.52"
+    )
     assert merge["measured"] == "x1.20"
     summary = report._targets(list(found.values())).splitlines()[-1]
-    assert summary.endswith("1 of 3 pairs; of the 2 misses, 1 within the noise of the run")
+    assert summary.endswith(
+        "1 of 3 pairs; of the 2 misses, 1 within the noise of the run,"
+        " 1 with their SQL alone within 1.5x at every size"
+    )
+
+
+def test_a_baseline_that_makes_another_change_stops_the_run(db):
+    """Before timing, the library, the baseline and the library's strings sent again must
+    leave the tables alike; a baseline that splits one value further is refused, naming
+    the operation."""
+    from bench import ranges
+
+    tiling = next(model for model in ranges.models() if model.key == "tiling")
+    fx = ranges.build(tiling, 10)
+    split = next(op for op in ranges.OPERATIONS if op.name == "split")
+    assert set(ranges._same_change(split, fx)) == {"library", "baseline"}
+
+    def elsewhere(fx: ranges.Fixture) -> dict:
+        return {**split.params(fx), "at": split.params(fx)["at"] + 1}
+
+    wrong = ranges.Operation("split", split.library, split.section, elsewhere)
+    with pytest.raises(AssertionError, match="tiling split n=10: library, baseline and replay changed"):
+        ranges._same_change(wrong, fx)
