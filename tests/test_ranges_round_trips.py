@@ -33,7 +33,7 @@ EXPECTED = {
     "span.shift_by_value": (5, 1),  # [lock, span (returning its range), segments, check]
     "span.shift_lower_to_value": (5, 1),  # [lock, span, one statement removes and clips, check]
     "span.shift_upper_by_value": (5, 1),
-    "segment.insert": (5, 1),  # [lock, one statement removes, clips and cuts, new segment, check]
+    "segment.insert": (4, 1),  # [lock, one statement removes, cuts, clips and inserts the new segment, check]
     "segment.split": (4, 1),  # [lock, one statement that writes and returns both rows, check]
     "segment.merge_into_lower": (4, 1),  # [lock, one statement that writes and returns, check]
     "segment.shift_by_value": (5, 2),  # [lock, neighbourhood], [one UPDATE, check]

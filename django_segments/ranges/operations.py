@@ -1166,10 +1166,11 @@ def _insert(model: Any, span: Any, new: Any) -> None:
     a, b = new.segment_range.lower, new.segment_range.upper
     with _operation(model) as cursor:
         params = [span.pk, a, b, b, span.pk, a, b, a, b, a, a, b, span.pk, a, b, a, b]
-        ran: list[Any] = []  # the results of the lock and the cut, once they are in
+        ran: list[Any] = []  # the result of the lock, once it is in
         _create_checked(
             new,
-            before=[_lock(t, span.pk), (_insert_sql(t), params)],
+            before=[_lock(t, span.pk)],
+            prefix=(_insert_sql(t), params),
             verify=ran.extend,
             specific="insert",
             cursor=cursor,
@@ -1181,13 +1182,15 @@ def _insert(model: Any, span: Any, new: Any) -> None:
 
 @functools.cache
 def _insert_sql(t: Tables) -> str:
-    """`insert`'s statement that removes, cuts and clips what the new range covers (built
-    once per model).
+    """`insert`'s ``WITH`` clause that removes, cuts and clips what the new range covers
+    (built once per model); the new segment's ``INSERT`` is the statement it belongs to
+    (`_create_checked`'s ``prefix``).
 
-    The three parts write disjoint rows, so one statement can hold them; every predicate is
-    one the GiST exclusion index answers (@>, <@, &&), so the cost does not grow with the
-    span. The lock, this statement, the new segment's INSERT and the check travel in one
-    round trip (`_create_checked`).
+    The parts write disjoint rows, so one statement can hold them; every predicate is one
+    the GiST exclusion index answers (@>, <@, &&), so the cost does not grow with the span.
+    In one statement the inserts share one firing of the statement-level insert trigger,
+    and the exclusion constraint (deferrable) is checked once the statement has written
+    every part. The lock, this statement and the check travel in one round trip.
     """
     columns, exprs, _ = _copy_lists(t, None, None)
     extra_cols = "".join(f", {c}" for c in columns)
@@ -1204,12 +1207,12 @@ def _insert_sql(t: Tables) -> str:
         " RETURNING 1)"
     )
     clip = (
-        f"UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
+        f"clip AS (UPDATE {t.seg} SET {t.rng} = CASE WHEN lower({t.rng}) < {v}"
         f" THEN {t.rng_of(f'lower({t.rng})', v)} ELSE {t.rng_of(v, f'upper({t.rng})')} END"
         f" WHERE {t.fk} = %s AND deleted_at IS NULL AND {t.rng} && {t.rng_of(v, v)}"
-        f" AND NOT {t.rng} <@ {t.rng_of(v, v)}"
+        f" AND NOT {t.rng} <@ {t.rng_of(v, v)} RETURNING 1)"
     )
-    return f"{cut} {clip}"
+    return f"{cut}, {clip}"
 
 
 def _row_values(
@@ -1408,27 +1411,32 @@ def _create_checked(
     verify: Callable[[list[Any]], None] | None = None,
     specific: str | None = None,
     cursor: Any = None,
+    prefix: Statement | None = None,
 ) -> None:
     """Insert a new segment whose span is locked (or new, or locked by ``before``), with
     its create signals; ``before``, ``then`` and the check travel with the ``INSERT``
     (ours, or Django's where it must save the segment: `_row_values`; ours on ``cursor``,
-    the operation's, when given). ``verify`` gets the
-    results of ``before`` once they are in."""
+    the operation's, when given). ``verify`` gets the results of ``before`` once they are
+    in. ``prefix`` is a ``WITH`` clause of data-modifying statements: our ``INSERT`` is
+    its statement; before Django's save it runs as a statement of its own (``SELECT 1``)."""
     model = type(segment)
     using = router.db_for_write(model)
     after = [*then, *(_check(model) if check else [])]
     with signals.nested(segment, "segment", "create", specific):
         row = _row_values(segment, connections[using])
         if row is None:
+            if prefix is not None:
+                before = [*before, (f"{prefix[0]} SELECT 1", prefix[1])]
             with _carried(model, before=before, after=after, verify=verify):
                 _base_save(segment)
             return
         t = tables(model)
         columns, placeholders, values = row
+        head, head_values = prefix if prefix is not None else ("", [])
         insert = (
-            f"INSERT INTO {t.seg} ({', '.join(columns)})"
+            f"{head}{' ' if head else ''}INSERT INTO {t.seg} ({', '.join(columns)})"
             f" VALUES ({', '.join(placeholders)}) RETURNING {t.columns}",
-            values,
+            [*(head_values or []), *values],
         )
         if cursor is None:
             with _cursor(model) as own:
