@@ -337,11 +337,9 @@ def _fingerprint(fx: Fixture) -> tuple[Any, ...]:
 def _sent(side: Callable[..., Any], op: Operation, fx: Fixture) -> tuple[list[str], tuple[Any, ...]]:
     """One untimed run of ``side``: the strings it sent and the tables' fingerprint after it."""
     sent: list[str] = []
-    with transaction.atomic():
+    with _rolled_back():
         side(op, fx, sent)
-        after = _fingerprint(fx)
-        transaction.set_rollback(True)
-    return sent, after
+        return sent, _fingerprint(fx)
 
 
 def _same_change(op: Operation, fx: Fixture) -> dict[str, list[str]]:
@@ -349,10 +347,9 @@ def _same_change(op: Operation, fx: Fixture) -> dict[str, list[str]]:
     strings sent again do not leave the tables alike."""
     library, after_library = _sent(_library, op, fx)
     baseline, after_baseline = _sent(_baseline, op, fx)
-    with transaction.atomic():
+    with _rolled_back():
         _replay(library)(op, fx)
         after_replay = _fingerprint(fx)
-        transaction.set_rollback(True)
     if not after_library == after_baseline == after_replay:
         msg = (
             f"{fx.model.key} {op.name} n={fx.size}: library, baseline and replay changed the tables"
@@ -362,11 +359,18 @@ def _same_change(op: Operation, fx: Fixture) -> dict[str, list[str]]:
     return {"library": library, "baseline": baseline}
 
 
-def _once(side: Side, op: Operation, fx: Fixture) -> tuple[float, StatementLog | None]:
+@contextmanager
+def _rolled_back() -> Iterator[None]:
+    """A transaction that is rolled back at the end of the block (so the next run starts
+    from the same state)."""
     with transaction.atomic():
-        result = side(op, fx)
+        yield
         transaction.set_rollback(True)
-    return result
+
+
+def _once(side: Side, op: Operation, fx: Fixture) -> tuple[float, StatementLog | None]:
+    with _rolled_back():
+        return side(op, fx)
 
 
 #: Seconds of measuring per side that decide the repetitions of a fast operation.

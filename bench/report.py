@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 RANGE_RATIO_TARGET = 1.5
@@ -134,52 +135,54 @@ def _reps(ranges: dict[str, Any]) -> str:
 
 
 def _ranges(ranges: dict[str, Any]) -> str:
-    sizes = ranges["sizes"]
-    lines = [
+    whole = _by_size(
+        ranges,
         f"Range operations: median of {_reps(ranges)}; per span size: statements library/baseline"
         " (round trips library/baseline), time library/baseline in ms, ratio",
-        f"{'model':7}{'operation':22}" + "".join(f"{'n=' + str(n):>36}" for n in sizes),
-    ]
-    cells: dict[tuple[str, str], dict[int, str]] = {}
-    for row in ranges["rows"]:
-        if "error" in row:
-            cell = "ERROR"
-        else:
-            cell = (
-                f"{row['library_statements']}/{row['baseline_statements']}"
-                f" ({row['library_round_trips']}/{row['baseline_round_trips']})"
-                f" {row['library_ms']:.2f}/{row['baseline_ms']:.2f} x{row['ratio']:.2f}"
-            )
-        cells.setdefault((row["model"], row["op"]), {})[row["segments"]] = cell
-    for (model, op), by_size in cells.items():
-        lines.append(f"{model:7}{op:22}" + "".join(f"{by_size.get(n, '-'):>36}" for n in sizes))
-    return "\n".join([*lines, "", *_sql_alone(ranges)])
-
-
-def _sql_alone(ranges: dict[str, Any]) -> list[str]:
-    """The second table: each side's strings sent again from a bare psycopg cursor, and
-    the library's time beyond its SQL."""
-    sizes = ranges["sizes"]
-    lines = [
+        36,
+        _whole_cell,
+    )
+    sql_alone = _by_size(
+        ranges,
         "SQL alone: the strings each side sent, sent again from a bare psycopg cursor; per span"
         " size: time library/baseline in ms, ratio, and the library's own time beyond its SQL"
         " (Python: instances, Django's cursor and transaction, results) in ms",
-        f"{'model':7}{'operation':22}" + "".join(f"{'n=' + str(n):>30}" for n in sizes),
-    ]
+        30,
+        _sql_alone_cell,
+    )
+    return "\n".join([*whole, "", *sql_alone])
+
+
+def _by_size(
+    ranges: dict[str, Any], title: str, width: int, cell: Callable[[dict[str, Any]], str]
+) -> list[str]:
+    """A table of the range rows: one line per (model, operation), one ``cell`` per size."""
+    sizes = ranges["sizes"]
+    lines = [title, f"{'model':7}{'operation':22}" + "".join(f"{'n=' + str(n):>{width}}" for n in sizes)]
     cells: dict[tuple[str, str], dict[int, str]] = {}
     for row in ranges["rows"]:
-        if "error" in row or row.get("sql_ratio") is None:
-            cell = "-"
-        else:
-            rest = row["library_ms"] - row["library_sql_ms"]
-            cell = (
-                f"{row['library_sql_ms']:.2f}/{row['baseline_sql_ms']:.2f} x{row['sql_ratio']:.2f}"
-                f" {rest:+.2f}"
-            )
-        cells.setdefault((row["model"], row["op"]), {})[row["segments"]] = cell
+        cells.setdefault((row["model"], row["op"]), {})[row["segments"]] = cell(row)
     for (model, op), by_size in cells.items():
-        lines.append(f"{model:7}{op:22}" + "".join(f"{by_size.get(n, '-'):>30}" for n in sizes))
+        lines.append(f"{model:7}{op:22}" + "".join(f"{by_size.get(n, '-'):>{width}}" for n in sizes))
     return lines
+
+
+def _whole_cell(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return "ERROR"
+    return (
+        f"{row['library_statements']}/{row['baseline_statements']}"
+        f" ({row['library_round_trips']}/{row['baseline_round_trips']})"
+        f" {row['library_ms']:.2f}/{row['baseline_ms']:.2f} x{row['ratio']:.2f}"
+    )
+
+
+def _sql_alone_cell(row: dict[str, Any]) -> str:
+    """SQL alone library/baseline, their ratio, and the library's time beyond its SQL."""
+    if "error" in row or row.get("sql_ratio") is None:
+        return "-"
+    rest = row["library_ms"] - row["library_sql_ms"]
+    return f"{row['library_sql_ms']:.2f}/{row['baseline_sql_ms']:.2f} x{row['sql_ratio']:.2f} {rest:+.2f}"
 
 
 def _bulk(bulk: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ import contextvars
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -1432,17 +1432,14 @@ def _create_checked(
             return
         t = tables(model)
         columns, placeholders, values = row
-        head, head_values = prefix if prefix is not None else ("", [])
+        head, head_values = (f"{prefix[0]} ", prefix[1] or []) if prefix is not None else ("", [])
         insert = (
-            f"{head}{' ' if head else ''}INSERT INTO {t.seg} ({', '.join(columns)})"
+            f"{head}INSERT INTO {t.seg} ({', '.join(columns)})"
             f" VALUES ({', '.join(placeholders)}) RETURNING {t.columns}",
-            [*(head_values or []), *values],
+            [*head_values, *values],
         )
-        if cursor is None:
-            with _cursor(model) as own:
-                results = send(own, [*before, insert, *after])
-        else:
-            results = send(cursor, [*before, insert, *after])
+        with nullcontext(cursor) if cursor is not None else _cursor(model) as on:
+            results = send(on, [*before, insert, *after])
         if verify is not None and before:
             verify(results[: len(before)])
         _saved(segment, using, results[len(before)])
