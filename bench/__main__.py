@@ -88,6 +88,9 @@ def run_areas(args: argparse.Namespace) -> dict[str, Any]:
         area_started = time.perf_counter()
         results[area] = module.run(quick=args.quick, log=log)
         results[area]["seconds"] = round(time.perf_counter() - area_started, 1)
+        # The speed again after each area: a run whose machine slowed down on the way is
+        # flagged in the report (its ratios are not comparable with a steady run's).
+        results[area]["machine_after"] = measure.calibrate()
     return results
 
 

@@ -9,6 +9,9 @@ RANGE_RATIO_TARGET = 1.5
 BULK_RATIO_TARGET = 1.3
 CONDITIONS_RATIO_TARGET = 100
 MEMORY_FLAT_LIMIT = 1.5
+#: The machine counts as steady through a run while its slowest Python loop took at most
+#: this many times its fastest.
+STEADY_LIMIT = 1.25
 
 
 def verdict(ok: bool | None) -> str:
@@ -100,7 +103,8 @@ def _spread(missed: list[dict[str, Any]]) -> tuple[str, str | None]:
 
 def render(results: dict[str, Any]) -> str:
     """The whole report as text."""
-    parts = [_meta(results["meta"])]
+    steadiness = _steadiness(results)
+    parts = [_meta(results["meta"]) + (f"\n{steadiness}" if steadiness else "")]
     for area, renderer in (
         ("ranges", _ranges),
         ("bulk", _bulk),
@@ -110,8 +114,38 @@ def render(results: dict[str, Any]) -> str:
     ):
         if area in results:
             parts.append(renderer(results[area]))
-    parts.append(_targets(targets(results)))
+    parts.append(_targets(targets(results)) + (f"\n  {steadiness}" if steadiness else ""))
     return "\n\n".join(parts)
+
+
+def machine_speeds(results: dict[str, Any]) -> list[tuple[str, float]]:
+    """The Python loop's time (ms) at the start of the run and after each area."""
+    speeds = []
+    start = results["meta"].get("machine")
+    if start:
+        speeds.append(("start", start["python_loop_ms"]))
+    for area in ("ranges", "bulk", "conditions", "memory", "membership"):
+        after = results.get(area, {}).get("machine_after")
+        if after:
+            speeds.append((area, after["python_loop_ms"]))
+    return speeds
+
+
+def _steadiness(results: dict[str, Any]) -> str | None:
+    """One line on how the machine's speed moved during the run (None when measured once
+    or not at all): steady, or a warning that the ratios are not comparable."""
+    speeds = machine_speeds(results)
+    if len(speeds) < 2:  # a start and at least one area
+        return None
+    values = [ms for _, ms in speeds]
+    spread = max(values) / min(values)
+    listed = ", ".join(f"{label} {ms:.1f}" for label, ms in speeds)
+    if spread <= STEADY_LIMIT:
+        return f"machine steady through the run: 10**6 Python additions {listed} ms"
+    return (
+        f"WARNING machine not steady: 10**6 Python additions {listed} ms (x{spread:.2f});"
+        " compare this run's ratios only with runs on a steady machine"
+    )
 
 
 def _meta(meta: dict[str, Any]) -> str:

@@ -69,7 +69,8 @@ def test_quick_ranges_benchmark(tmp_path):
     assert machine["python_loop_ms"] > 0
     assert machine["select_1_ms"] > 0
     ranges = results["ranges"]
-    assert set(ranges) >= {"sizes", "repetitions", "rows", "constant"}
+    assert set(ranges) >= {"sizes", "repetitions", "rows", "constant", "machine_after"}
+    assert ranges["machine_after"]["python_loop_ms"] > 0
     assert len(ranges["sizes"]) >= 2
     errors = [row for row in ranges["rows"] if "error" in row]
     assert not errors
@@ -146,6 +147,45 @@ def test_a_missed_range_target_says_whether_it_stands_out_of_the_noise():
         "1 of 3 pairs; of the 2 misses, 1 within the noise of the run,"
         " 1 with their SQL alone within 1.5x at every size"
     )
+
+
+def _speeds(start: float, **after: float) -> dict:
+    results: dict = {"meta": {"machine": {"python_loop_ms": start, "select_1_ms": 0.1}}}
+    for area, loop_ms in after.items():
+        results[area] = {"machine_after": {"python_loop_ms": loop_ms, "select_1_ms": 0.1}}
+    return results
+
+
+def test_a_run_whose_machine_slowed_down_is_flagged():
+    """The machine's speed is measured at the start and after each area; the report says
+    whether it stayed within 1.25x, and warns, in the header and under the targets, when
+    it did not."""
+    from bench import report
+
+    steady = report._steadiness(_speeds(32.0, ranges=33.5, conditions=38.0))
+    assert steady == (
+        "machine steady through the run: 10**6 Python additions start 32.0, ranges 33.5, conditions 38.0 ms"
+    )
+    slowed = report._steadiness(_speeds(32.0, ranges=34.0, bulk=41.0))
+    assert slowed is not None
+    assert slowed.startswith(
+        "WARNING machine not steady: 10**6 Python additions start 32.0, ranges 34.0, bulk 41.0 ms"
+    )
+    assert "(x1.28)" in slowed
+    assert report._steadiness(_speeds(32.0)) is None  # measured once: nothing to compare
+    assert report._steadiness({"meta": {}}) is None  # a run saved before the speeds were kept
+
+    results = _speeds(32.0, memory=48.0)
+    results["meta"].update(quick=True, server_version="18", python="3.11", started_at="now")
+    results["memory"].update(
+        batch_size=10,
+        runs=[{"members": 10, "peak_mib": 1.0}, {"members": 100, "peak_mib": 1.1}],
+        ratio_peak_large_small=1.1,
+        ratio_members=10,
+    )
+    lines = report.render(results).splitlines()
+    assert lines[2].startswith("WARNING machine not steady")  # under the header's speed line
+    assert lines[-1].startswith("  WARNING machine not steady")  # and under the targets
 
 
 def test_a_baseline_that_makes_another_change_stops_the_run(db):
