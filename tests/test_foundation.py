@@ -239,3 +239,23 @@ def test_embedded_server_stops_when_its_process_is_terminated(tmp_path) -> None:
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_the_type_checker_settings_start_no_server() -> None:
+    """mypy's Django plugin imports `tests.settings_typecheck` and exits without running
+    ``atexit``: with DATABASE_URL unset those settings must not start an embedded server
+    (one would be left running)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "import tests.settings_typecheck as s\n"
+        "from django_segments.testing import postgres\n"
+        "print(postgres._server is None, s.DATABASES['default']['NAME'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(  # noqa: S603 - fixed interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "typecheck-only"]
