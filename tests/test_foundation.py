@@ -197,6 +197,12 @@ def test_migrations_match_the_models() -> None:
         pytest.fail(f"models changed without a migration (exit {exc.code}); run makemigrations")
 
 
+def environ_without_database_url() -> dict[str, str]:
+    """This process's environment without ``DATABASE_URL``: a child started with it starts
+    an embedded server of its own (or, by design, does not)."""
+    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+
+
 def assert_server_stopped(pid: int, pgdata: str, owner: str) -> None:
     """The embedded server ``pid`` exits within 15 s and its data directory is gone."""
     import time
@@ -226,9 +232,8 @@ def test_embedded_server_stops_when_its_process_is_terminated(tmp_path) -> None:
         "print(server.get_pid(), server.pgdata, flush=True)\n"
         "time.sleep(60)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     child = subprocess.Popen(  # noqa: S603 - fixed interpreter and script
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=environ_without_database_url()
     )
     try:
         pid, pgdata = child.stdout.readline().split()
@@ -249,13 +254,16 @@ def test_the_type_checker_settings_start_no_server() -> None:
     import sys
 
     script = (
-        "import os\n"
         "import tests.settings_typecheck as s\n"
         "from django_segments.testing import postgres\n"
         "print(postgres._server is None, s.DATABASES['default']['NAME'])\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     done = subprocess.run(  # noqa: S603 - fixed interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environ_without_database_url(),
+        timeout=60,
+        check=True,
     )
     assert done.stdout.split() == ["True", "typecheck-only"]

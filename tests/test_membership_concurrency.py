@@ -187,15 +187,17 @@ def _counters_since(cursor: Any, before: list[int], *, expected: list[int]) -> l
     they show ``expected`` or 10 s pass, and the last reading is returned (the caller
     asserts on it).
     """
+
+    def moved() -> list[int]:
+        return [after - b for after, b in zip(_table_counters(cursor), before, strict=True)]
+
     if connection.pg_version >= 150000:
         cursor.execute("SELECT pg_stat_force_next_flush()")
-        return [after - b for after, b in zip(_table_counters(cursor), before, strict=True)]
+        return moved()
     deadline = time.monotonic() + 10
-    while True:
-        delta = [after - b for after, b in zip(_table_counters(cursor), before, strict=True)]
-        if delta == expected or time.monotonic() > deadline:
-            return delta
+    while (delta := moved()) != expected and time.monotonic() <= deadline:
         time.sleep(0.1)
+    return delta
 
 
 def _table_counters(cursor: Any) -> list[int]:

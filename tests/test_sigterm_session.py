@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.test_foundation import assert_server_stopped
+from tests.test_foundation import assert_server_stopped, environ_without_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "SEGMENTS_SIGTERM_TARGET"
@@ -32,7 +32,7 @@ def test_target_waits_in_a_test() -> None:
 
 
 def test_sigterm_ends_the_session_and_stops_the_server() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = environ_without_database_url()
     env[TARGET] = "1"
     child = subprocess.Popen(  # noqa: S603 - fixed interpreter and arguments
         [
