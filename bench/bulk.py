@@ -12,10 +12,16 @@ again at that size), and once at two smaller sizes to show how it grows. (c*) is
 same table with ``pgtrigger.ignore`` set in the transaction. Every timed insert starts
 after a ``CHECKPOINT`` where the role may run one, so that no checkpoint of an earlier
 insert's writes falls inside it.
+
+The bulk path: the same rows loaded from Python with ``COPY``, by
+``Segment.objects.load`` into the library's tables (the free model, and the tiling model
+whose spans are created in the loading transaction) and by a bare ``COPY`` into (b1)
+tables of the same shape; the COPY and the commit (with the deferred checks) are timed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +111,75 @@ def _library_growth(span_ids: list[int], per_span: int, log: Callable[[str], Non
     return runs
 
 
+def _copy_rows(span_ids: list[int], per_span: int, extra: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    return [(sid, f"[{10 * i},{10 * i + 10})", *extra) for sid in span_ids for i in range(per_span)]
+
+
+def _load_once(key: str, spans: int, per_span: int) -> float:
+    """Seconds of one load of ``key`` (``free`` / ``tiling``, ``load`` or ``copy``): the
+    COPY and the commit; the tables are emptied first, and tiling spans created in the
+    loading transaction (not timed)."""
+    from tests.testapp.models import BigIntSegment, IntSegment
+
+    model, side = key.split(".")
+    tables = {
+        ("free", "load"): "testapp_bigintsegment",
+        ("free", "copy"): "bench_copy_free",
+        ("tiling", "load"): "testapp_intsegment, testapp_intspan",
+        ("tiling", "copy"): "bench_copy_tiling, bench_copy_tiling_span",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables[model, side]}")
+        if model == "free":
+            cursor.execute("SELECT id FROM testapp_bigintspan ORDER BY id")
+            span_ids = [row[0] for row in cursor.fetchall()][:spans]
+    _checkpoint()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if model == "tiling":
+            span_table = "testapp_intspan" if side == "load" else "bench_copy_tiling_span"
+            sql = db.statement(SQL_FILE, "tiling_spans", table=span_table)
+            span_ids = [row[0] for row in db.execute(cursor, sql, {"spans": spans, "per_span": per_span})]
+        extra: tuple[Any, ...] = ("", 1) if model == "tiling" else ("",)
+        rows = _copy_rows(span_ids, per_span, extra)
+        fields = ("span", "segment_range", "label", "weight")[: 2 + len(extra)]
+        started = time.perf_counter()
+        if side == "load":
+            (IntSegment if model == "tiling" else BigIntSegment).objects.load(rows, fields=fields)
+        else:
+            columns = ", ".join(("span_id", "segment_range", "label", "weight")[: 2 + len(extra)])
+            table = "bench_copy_tiling" if model == "tiling" else "bench_copy_free"
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    # The block's commit (the deferred checks, the foreign key) is timed too.
+    return time.perf_counter() - started
+
+
+def _bulk_path(spans: int, per_span: int, reps: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """``Segment.objects.load`` next to a bare COPY into (b1), per model, in alternating rounds."""
+    keys = ["free.load", "free.copy", "tiling.load", "tiling.copy"]
+    with connection.cursor() as cursor:
+        for sql in db.statements(SQL_FILE, "copy_tables"):
+            cursor.execute(sql)
+    times: dict[str, list[float]] = {key: [] for key in keys}
+    for rep in range(reps + 1):
+        for key in keys if rep % 2 else list(reversed(keys)):
+            seconds = _load_once(key, spans, per_span)
+            log(f"  bulk {key:22} {ms(seconds):10.1f} ms{'' if rep else ' (warm-up)'}")
+            if rep:
+                times[key].append(seconds)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_copy_free, bench_copy_tiling, bench_copy_tiling_span")
+        cursor.execute("TRUNCATE testapp_intsegment, testapp_intspan")
+    medians = {key: median(values) for key, values in times.items()}
+    return {
+        "copy_ms": {key: ms(value) for key, value in medians.items()},
+        "ratio_load_keyed_copy": {
+            model: ratio(medians[f"{model}.load"], medians[f"{model}.copy"]) for model in ("free", "tiling")
+        },
+    }
+
+
 def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Insert spans x segments into each table; return medians and ratios."""
     spans, per_span = (30, 100) if quick else (1_000, 100)
@@ -131,6 +206,7 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             if rep:
                 times[key].append(seconds)
     growth = _library_growth(span_ids, per_span, log)
+    bulk_path = _bulk_path(spans, per_span, reps, log)
     medians = {key: median(values) for key, values in times.items() if key != LIBRARY}
     full = None if timed_out else ms(median(times[LIBRARY]))
     growth.append({"rows": spans * per_span, "ms": full})
@@ -139,6 +215,7 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         cursor.execute("TRUNCATE testapp_bigintsegment, testapp_bigintspan")
     library = full / 1000 if full is not None else timeout_s
     return {
+        **bulk_path,
         "spans": spans,
         "segments_per_span": per_span,
         "rows": spans * per_span,

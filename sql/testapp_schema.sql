@@ -3674,3 +3674,2100 @@ BEGIN;
 --
 -- (no-op)
 COMMIT;
+
+-- ==== testapp 0005_segment_gap_regions ====
+BEGIN;
+--
+-- Remove trigger segments_check_insert from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_check_update from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_check_delete from model bigintsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment";
+--
+-- Remove trigger segments_span_upd_bigintsegment from model bigintspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan";
+--
+-- Remove trigger segments_span_ins_bigintsegment from model bigintspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan";
+--
+-- Remove trigger segments_check_insert from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_c073b ON "testapp_datesegment";
+--
+-- Remove trigger segments_check_update from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_74572 ON "testapp_datesegment";
+--
+-- Remove trigger segments_check_delete from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_30022 ON "testapp_datesegment";
+--
+-- Remove trigger segments_truncate_guard from model datesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment";
+--
+-- Remove trigger segments_span_upd_datesegment from model datespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan";
+--
+-- Remove trigger segments_span_ins_datesegment from model datespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan";
+--
+-- Remove trigger segments_check_insert from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_check_update from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_check_delete from model datetimesegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment";
+--
+-- Remove trigger segments_span_upd_datetimesegment from model datetimespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan";
+--
+-- Remove trigger segments_span_ins_datetimesegment from model datetimespan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan";
+--
+-- Remove trigger segments_check_insert from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_check_update from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_check_delete from model decimalsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment";
+--
+-- Remove trigger segments_span_upd_decimalsegment from model decimalspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan";
+--
+-- Remove trigger segments_span_ins_decimalsegment from model decimalspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan";
+--
+-- Remove trigger segments_check_insert from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment";
+--
+-- Remove trigger segments_check_update from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_e04ea ON "testapp_intsegment";
+--
+-- Remove trigger segments_check_delete from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment";
+--
+-- Remove trigger segments_truncate_guard from model intsegment
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment";
+--
+-- Remove trigger segments_span_upd_intsegment from model intspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan";
+--
+-- Remove trigger segments_span_ins_intsegment from model intspan
+--
+DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan";
+--
+-- Add field segments_changed to datespan
+--
+ALTER TABLE "testapp_datespan" ADD COLUMN "segments_changed" daterange[] NULL;
+--
+-- Add field segments_changed to decimalspan
+--
+ALTER TABLE "testapp_decimalspan" ADD COLUMN "segments_changed" numrange[] NULL;
+--
+-- Add field segments_changed to intspan
+--
+ALTER TABLE "testapp_intspan" ADD COLUMN "segments_changed" int4range[] NULL;
+--
+-- Create trigger segments_check_insert on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_cba92()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_bigintspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "span_id", "segment_range" FROM new_rows) AS c);
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_cba92() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_cba92
+                AFTER INSERT ON "testapp_bigintsegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_cba92();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_cba92 ON "testapp_bigintsegment" IS '74d586d40f3d6f8764c0a4e7929e22ed96a6f89d';
+
+--
+-- Create trigger segments_check_update on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_11c1d()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_bigintspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+) AS o
+UNION ALL SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+) AS n) AS c);
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_11c1d() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_11c1d
+                AFTER UPDATE ON "testapp_bigintsegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_11c1d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_11c1d ON "testapp_bigintsegment" IS 'dc2c03797a321b49290008ba466a6e4484e9eee4';
+
+--
+-- Create trigger segments_check_delete on model bigintsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_c6b6f()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_bigintspan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "span_id", "segment_range" FROM old_rows) AS c);
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_c6b6f() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_c6b6f
+                AFTER DELETE ON "testapp_bigintsegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_c6b6f();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_c6b6f ON "testapp_bigintsegment" IS '976b930ed612ae167ecac6a657f491a59fd61c99';
+
+--
+-- Create trigger segments_span_upd_bigintsegment on model bigintspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range int8range; _span_deleted timestamptz; _revision bigint; _first int8range; _last int8range; _bad_id text; _bad_range int8range; _gap int8range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_bigintspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+
+END IF;
+
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_bigintsegment_e6e8b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b
+                AFTER UPDATE ON "testapp_bigintspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_bigintsegment_e6e8b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_bigintsegment_e6e8b ON "testapp_bigintspan" IS 'a0ba8c39e2fb0bfdb53d43f4093d250862077639';
+
+--
+-- Create trigger segments_span_ins_bigintsegment on model bigintspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_bigintsegment_a9b8e()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range int8range; _span_deleted timestamptz; _revision bigint; _first int8range; _last int8range; _bad_id text; _bad_range int8range; _gap int8range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_bigintspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_bigintsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_bigintsegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_bigintsegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+
+END IF;
+
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_bigintsegment_a9b8e() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e
+                AFTER INSERT ON "testapp_bigintspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_bigintsegment_a9b8e();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_bigintsegment_a9b8e ON "testapp_bigintspan" IS 'a1c2cdf728f26b327f4e38ed0ee158112c04972a';
+
+--
+-- Create trigger segments_check_insert on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_c073b()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_datespan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM new_rows) AS w GROUP BY "span_id") AS c
+WHERE "testapp_datespan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_c073b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_c073b ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_c073b
+                AFTER INSERT ON "testapp_datesegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_c073b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_c073b ON "testapp_datesegment" IS '7a03bf13a9c59541a3bc7536bef11ce471313831';
+
+--
+-- Create trigger segments_check_update on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_74572()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_datespan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+) AS o
+UNION ALL SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+) AS n) AS w GROUP BY "span_id") AS c
+WHERE "testapp_datespan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_74572() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_74572 ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_74572
+                AFTER UPDATE ON "testapp_datesegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_74572();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_74572 ON "testapp_datesegment" IS '8495aceb7b935094570c13f4bb5308a1e3609177';
+
+--
+-- Create trigger segments_check_delete on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_30022()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_datespan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM old_rows) AS w GROUP BY "span_id") AS c
+WHERE "testapp_datespan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_30022() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_30022 ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_30022
+                AFTER DELETE ON "testapp_datesegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_30022();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_30022 ON "testapp_datesegment" IS '89ab7a54623490c0c39e2433defcf7ef8b8a165b';
+
+--
+-- Create trigger segments_truncate_guard on model datesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_3487d()
+            RETURNS TRIGGER AS $$
+                DECLARE _left text;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    SELECT "id"::text INTO _left FROM "testapp_datespan" WHERE deleted_at IS NULL ORDER BY "id" LIMIT 1;
+IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling',
+        MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, _left);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_truncate_guard_3487d() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment";
+            CREATE  TRIGGER pgtrigger_segments_truncate_guard_3487d
+                AFTER TRUNCATE ON "testapp_datesegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_3487d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_3487d ON "testapp_datesegment" IS 'b1614474487544afff7d4c69309e5f2710b2d71f';
+
+--
+-- Create trigger segments_span_upd_datesegment on model datespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range daterange; _span_deleted timestamptz; _revision bigint; _first daterange; _last daterange; _bad_id text; _bad_range daterange; _gap daterange; _changed daterange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_datespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF TG_OP = 'INSERT' OR OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" THEN
+    FOREACH _changed IN ARRAY coalesce(NEW."segments_changed", ARRAY[]::daterange[]) LOOP
+        SELECT daterange(w.prev_upper, w.lo, '[)') INTO _gap FROM (
+            SELECT lower("segment_range") AS lo, lag(upper("segment_range")) OVER (ORDER BY lower("segment_range")) AS prev_upper
+            FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                AND lower("segment_range") >= coalesce((SELECT lower("segment_range") FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") < lower(_changed) ORDER BY lower("segment_range") DESC LIMIT 1), lower(_changed))
+                AND lower("segment_range") <= coalesce((SELECT lower("segment_range") FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") >= upper(_changed) ORDER BY lower("segment_range") ASC LIMIT 1), upper(_changed))
+        ) AS w WHERE w.prev_upper < w.lo ORDER BY w.lo LIMIT 1;
+        EXIT WHEN _gap IS NOT NULL;
+    END LOOP;
+END IF;
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+    IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling',
+            MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s',
+                _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+    END IF;
+END IF;
+IF _gap IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps',
+        MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, _gap);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_datesegment_2f44b() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b
+                AFTER UPDATE ON "testapp_datespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_datesegment_2f44b();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datesegment_2f44b ON "testapp_datespan" IS 'dc4cf4d09abe0e5e558941ba8b90d6d0693c59b3';
+
+--
+-- Create trigger segments_span_ins_datesegment on model datespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range daterange; _span_deleted timestamptz; _revision bigint; _first daterange; _last daterange; _bad_id text; _bad_range daterange; _gap daterange; _changed daterange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_datespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF TG_OP = 'INSERT' OR OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" THEN
+    FOREACH _changed IN ARRAY coalesce(NEW."segments_changed", ARRAY[]::daterange[]) LOOP
+        SELECT daterange(w.prev_upper, w.lo, '[)') INTO _gap FROM (
+            SELECT lower("segment_range") AS lo, lag(upper("segment_range")) OVER (ORDER BY lower("segment_range")) AS prev_upper
+            FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                AND lower("segment_range") >= coalesce((SELECT lower("segment_range") FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") < lower(_changed) ORDER BY lower("segment_range") DESC LIMIT 1), lower(_changed))
+                AND lower("segment_range") <= coalesce((SELECT lower("segment_range") FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") >= upper(_changed) ORDER BY lower("segment_range") ASC LIMIT 1), upper(_changed))
+        ) AS w WHERE w.prev_upper < w.lo ORDER BY w.lo LIMIT 1;
+        EXIT WHEN _gap IS NOT NULL;
+    END LOOP;
+END IF;
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_datesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datesegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+    IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_tiling',
+            MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s',
+                _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+    END IF;
+END IF;
+IF _gap IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datesegment_gaps',
+        MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, _gap);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_datesegment_1fe06() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06
+                AFTER INSERT ON "testapp_datespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_datesegment_1fe06();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datesegment_1fe06 ON "testapp_datespan" IS '1f2aaabe8ec457cafc57923a8affb56acea67620';
+
+--
+-- Create trigger segments_span_seed_datesegment on model datespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_seed_datesegment_97263()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    NEW."segments_changed" := ARRAY(SELECT unnest(range_agg("segment_range")) FROM "testapp_datesegment" WHERE "span_id" = NEW."id" AND deleted_at IS NULL);
+RETURN NEW;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_seed_datesegment_97263() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_seed_datesegment_97263 ON "testapp_datespan";
+            CREATE  TRIGGER pgtrigger_segments_span_seed_datesegment_97263
+                BEFORE INSERT ON "testapp_datespan"
+
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_seed_datesegment_97263();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_seed_datesegment_97263 ON "testapp_datespan" IS '63af4d2d82f4efb6a64cb6caf95525732f7afe68';
+
+--
+-- Create trigger segments_check_insert on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_fa0ee()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_datetimespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "span_id", "segment_range" FROM new_rows) AS c);
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_fa0ee() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_fa0ee
+                AFTER INSERT ON "testapp_datetimesegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_fa0ee();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_fa0ee ON "testapp_datetimesegment" IS 'db8b888b52393ed2fc8bdce5d22130c417ea21a1';
+
+--
+-- Create trigger segments_check_update on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_65415()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_datetimespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+) AS o
+UNION ALL SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+) AS n) AS c);
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_65415() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_65415
+                AFTER UPDATE ON "testapp_datetimesegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_65415();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_65415 ON "testapp_datetimesegment" IS '50e9ee129afb9195d00506c76282f24574cfe053';
+
+--
+-- Create trigger segments_check_delete on model datetimesegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_99bf8()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_datetimespan" SET "segments_revision" = "segments_revision" + 1 WHERE "id" IN (SELECT "span_id" FROM (SELECT "span_id", "segment_range" FROM old_rows) AS c);
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_99bf8() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_99bf8
+                AFTER DELETE ON "testapp_datetimesegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_99bf8();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_99bf8 ON "testapp_datetimesegment" IS '2949f84edbdf2468eb2b23c6bea476dc4e1d35b6';
+
+--
+-- Create trigger segments_span_upd_datetimesegment on model datetimespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _revision bigint; _first tstzrange; _last tstzrange; _bad_id text; _bad_range tstzrange; _gap tstzrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_datetimespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+
+END IF;
+
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_datetimesegment_431ff() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff
+                AFTER UPDATE ON "testapp_datetimespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_datetimesegment_431ff();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_datetimesegment_431ff ON "testapp_datetimespan" IS '6997f9000c595498ec9662bad89038b5ed6d437f';
+
+--
+-- Create trigger segments_span_ins_datetimesegment on model datetimespan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_datetimesegment_afb36()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range tstzrange; _span_deleted timestamptz; _revision bigint; _first tstzrange; _last tstzrange; _bad_id text; _bad_range tstzrange; _gap tstzrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_datetimespan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_datetimesegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_datetimesegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_datetimesegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+
+END IF;
+
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_datetimesegment_afb36() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36
+                AFTER INSERT ON "testapp_datetimespan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_datetimesegment_afb36();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_datetimesegment_afb36 ON "testapp_datetimespan" IS 'df69f089715157a69cfcf7cbaa52ec9e937ad498';
+
+--
+-- Create trigger segments_check_insert on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_84985()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_decimalspan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM new_rows) AS w GROUP BY "span_id") AS c
+WHERE "testapp_decimalspan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_84985() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_84985
+                AFTER INSERT ON "testapp_decimalsegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_84985();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_84985 ON "testapp_decimalsegment" IS '0a382c7a205558ad66b15d0279b7ce0e87dedb7b';
+
+--
+-- Create trigger segments_check_update on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_37c96()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_decimalspan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+) AS o
+UNION ALL SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+) AS n) AS w GROUP BY "span_id") AS c
+WHERE "testapp_decimalspan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_37c96() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_37c96
+                AFTER UPDATE ON "testapp_decimalsegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_37c96();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_37c96 ON "testapp_decimalsegment" IS 'abe89ef4e39a305c968264b04b264fd8f9240bfd';
+
+--
+-- Create trigger segments_check_delete on model decimalsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_8e6ed()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_decimalspan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM old_rows) AS w GROUP BY "span_id") AS c
+WHERE "testapp_decimalspan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_8e6ed() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_8e6ed
+                AFTER DELETE ON "testapp_decimalsegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_8e6ed();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_8e6ed ON "testapp_decimalsegment" IS '21e36ef24e60b8bc7ab60cc6e6df7660734e1556';
+
+--
+-- Create trigger segments_span_upd_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range numrange; _span_deleted timestamptz; _revision bigint; _first numrange; _last numrange; _bad_id text; _bad_range numrange; _gap numrange; _changed numrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_decimalspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF TG_OP = 'INSERT' OR OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" THEN
+    FOREACH _changed IN ARRAY coalesce(NEW."segments_changed", ARRAY[]::numrange[]) LOOP
+        SELECT numrange(w.prev_upper, w.lo, '[)') INTO _gap FROM (
+            SELECT lower("segment_range") AS lo, lag(upper("segment_range")) OVER (ORDER BY lower("segment_range")) AS prev_upper
+            FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                AND lower("segment_range") >= coalesce((SELECT lower("segment_range") FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") < lower(_changed) ORDER BY lower("segment_range") DESC LIMIT 1), lower(_changed))
+                AND lower("segment_range") <= coalesce((SELECT lower("segment_range") FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") >= upper(_changed) ORDER BY lower("segment_range") ASC LIMIT 1), upper(_changed))
+        ) AS w WHERE w.prev_upper < w.lo ORDER BY w.lo LIMIT 1;
+        EXIT WHEN _gap IS NOT NULL;
+    END LOOP;
+END IF;
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+
+END IF;
+IF _gap IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps',
+        MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, _gap);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_decimalsegment_fa5e2() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2
+                AFTER UPDATE ON "testapp_decimalspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_decimalsegment_fa5e2();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_decimalsegment_fa5e2 ON "testapp_decimalspan" IS 'a596918ff8aab15dc90df27393472ab9be26a4c9';
+
+--
+-- Create trigger segments_span_ins_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_decimalsegment_34b2c()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range numrange; _span_deleted timestamptz; _revision bigint; _first numrange; _last numrange; _bad_id text; _bad_range numrange; _gap numrange; _changed numrange;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_decimalspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF TG_OP = 'INSERT' OR OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" THEN
+    FOREACH _changed IN ARRAY coalesce(NEW."segments_changed", ARRAY[]::numrange[]) LOOP
+        SELECT numrange(w.prev_upper, w.lo, '[)') INTO _gap FROM (
+            SELECT lower("segment_range") AS lo, lag(upper("segment_range")) OVER (ORDER BY lower("segment_range")) AS prev_upper
+            FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                AND lower("segment_range") >= coalesce((SELECT lower("segment_range") FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") < lower(_changed) ORDER BY lower("segment_range") DESC LIMIT 1), lower(_changed))
+                AND lower("segment_range") <= coalesce((SELECT lower("segment_range") FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") >= upper(_changed) ORDER BY lower("segment_range") ASC LIMIT 1), upper(_changed))
+        ) AS w WHERE w.prev_upper < w.lo ORDER BY w.lo LIMIT 1;
+        EXIT WHEN _gap IS NOT NULL;
+    END LOOP;
+END IF;
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_decimalsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_decimalsegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+
+END IF;
+IF _gap IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_decimalsegment_gaps',
+        MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, _gap);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_decimalsegment_34b2c() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c
+                AFTER INSERT ON "testapp_decimalspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_decimalsegment_34b2c();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_decimalsegment_34b2c ON "testapp_decimalspan" IS '33f8323d8108064a14220524a3e79e85546a745f';
+
+--
+-- Create trigger segments_span_seed_decimalsegment on model decimalspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_seed_decimalsegment_41175()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    NEW."segments_changed" := ARRAY(SELECT unnest(range_agg("segment_range")) FROM "testapp_decimalsegment" WHERE "span_id" = NEW."id" AND deleted_at IS NULL);
+RETURN NEW;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_seed_decimalsegment_41175() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_seed_decimalsegment_41175 ON "testapp_decimalspan";
+            CREATE  TRIGGER pgtrigger_segments_span_seed_decimalsegment_41175
+                BEFORE INSERT ON "testapp_decimalspan"
+
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_seed_decimalsegment_41175();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_seed_decimalsegment_41175 ON "testapp_decimalspan" IS '9fd81a8fc531a66e7bccdf95aea173e3127d660a';
+
+--
+-- Create trigger segments_check_insert on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_insert_73a83()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_intspan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM new_rows) AS w GROUP BY "span_id") AS c
+WHERE "testapp_intspan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_insert_73a83() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_insert_73a83
+                AFTER INSERT ON "testapp_intsegment"
+
+                REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_insert_73a83();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_insert_73a83 ON "testapp_intsegment" IS 'af61146ada752c4c338b8fffc80530f935bb1f55';
+
+--
+-- Create trigger segments_check_update on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_update_e04ea()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_intspan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+) AS o
+UNION ALL SELECT "span_id", "segment_range" FROM (
+    SELECT "id", "span_id", "segment_range", deleted_at FROM new_rows
+    EXCEPT ALL SELECT "id", "span_id", "segment_range", deleted_at FROM old_rows
+) AS n) AS w GROUP BY "span_id") AS c
+WHERE "testapp_intspan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_update_e04ea() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_update_e04ea ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_update_e04ea
+                AFTER UPDATE ON "testapp_intsegment"
+
+                REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_update_e04ea();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_update_e04ea ON "testapp_intsegment" IS 'f4a50787b752afca8957b08568ab422a0fff9301';
+
+--
+-- Create trigger segments_check_delete on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_check_delete_6c75d()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    UPDATE "testapp_intspan" SET "segments_revision" = "segments_revision" + 1, "segments_changed" = ARRAY(SELECT unnest(c.region))
+FROM (SELECT "span_id" AS id, range_agg("segment_range") AS region FROM (SELECT "span_id", "segment_range" FROM old_rows) AS w GROUP BY "span_id") AS c
+WHERE "testapp_intspan"."id" = c.id;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_check_delete_6c75d() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_check_delete_6c75d
+                AFTER DELETE ON "testapp_intsegment"
+
+                REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_check_delete_6c75d();
+
+            COMMENT ON TRIGGER pgtrigger_segments_check_delete_6c75d ON "testapp_intsegment" IS 'abbea43d917ea28bce719e28b5ad448fcb4cc647';
+
+--
+-- Create trigger segments_truncate_guard on model intsegment
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_truncate_guard_63208()
+            RETURNS TRIGGER AS $$
+                DECLARE _left text;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    SELECT "id"::text INTO _left FROM "testapp_intspan" WHERE deleted_at IS NULL ORDER BY "id" LIMIT 1;
+IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling',
+        MESSAGE = format('TRUNCATE of %s would leave active span %s without segments (span gaps are not allowed); truncate the span table too, or delete the spans first', TG_TABLE_NAME, _left);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_truncate_guard_63208() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment";
+            CREATE  TRIGGER pgtrigger_segments_truncate_guard_63208
+                AFTER TRUNCATE ON "testapp_intsegment"
+
+
+                FOR EACH STATEMENT
+                EXECUTE PROCEDURE pgtrigger_segments_truncate_guard_63208();
+
+            COMMENT ON TRIGGER pgtrigger_segments_truncate_guard_63208 ON "testapp_intsegment" IS '6e132dff3e33a8ab62f72cd59d7cbe38d604e1d7';
+
+--
+-- Create trigger segments_span_upd_intsegment on model intspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range int4range; _span_deleted timestamptz; _revision bigint; _first int4range; _last int4range; _bad_id text; _bad_range int4range; _gap int4range; _changed int4range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_intspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF TG_OP = 'INSERT' OR OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" THEN
+    FOREACH _changed IN ARRAY coalesce(NEW."segments_changed", ARRAY[]::int4range[]) LOOP
+        SELECT int4range(w.prev_upper, w.lo, '[)') INTO _gap FROM (
+            SELECT lower("segment_range") AS lo, lag(upper("segment_range")) OVER (ORDER BY lower("segment_range")) AS prev_upper
+            FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                AND lower("segment_range") >= coalesce((SELECT lower("segment_range") FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") < lower(_changed) ORDER BY lower("segment_range") DESC LIMIT 1), lower(_changed))
+                AND lower("segment_range") <= coalesce((SELECT lower("segment_range") FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") >= upper(_changed) ORDER BY lower("segment_range") ASC LIMIT 1), upper(_changed))
+        ) AS w WHERE w.prev_upper < w.lo ORDER BY w.lo LIMIT 1;
+        EXIT WHEN _gap IS NOT NULL;
+    END LOOP;
+END IF;
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+    IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling',
+            MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s',
+                _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+    END IF;
+END IF;
+IF _gap IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps',
+        MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, _gap);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_upd_intsegment_a8cc2() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2
+                AFTER UPDATE ON "testapp_intspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW WHEN (OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" OR OLD."current_range" IS DISTINCT FROM NEW."current_range" OR OLD."deleted_at" IS DISTINCT FROM NEW."deleted_at")
+                EXECUTE PROCEDURE pgtrigger_segments_span_upd_intsegment_a8cc2();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_upd_intsegment_a8cc2 ON "testapp_intspan" IS '7982ac79d34585c91aafa5a723b6ae1831702f38';
+
+--
+-- Create trigger segments_span_ins_intsegment on model intspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_ins_intsegment_97d81()
+            RETURNS TRIGGER AS $$
+                DECLARE _sid bigint; _span_range int4range; _span_deleted timestamptz; _revision bigint; _first int4range; _last int4range; _bad_id text; _bad_range int4range; _gap int4range; _changed int4range;
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    _sid := NEW."id";
+SELECT current_range, deleted_at, "segments_revision" INTO _span_range, _span_deleted, _revision
+FROM "testapp_intspan" WHERE "id" = _sid;
+IF NOT FOUND THEN RETURN NULL; END IF;
+IF TG_OP = 'INSERT' OR OLD."segments_revision" IS DISTINCT FROM NEW."segments_revision" THEN
+    FOREACH _changed IN ARRAY coalesce(NEW."segments_changed", ARRAY[]::int4range[]) LOOP
+        SELECT int4range(w.prev_upper, w.lo, '[)') INTO _gap FROM (
+            SELECT lower("segment_range") AS lo, lag(upper("segment_range")) OVER (ORDER BY lower("segment_range")) AS prev_upper
+            FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                AND lower("segment_range") >= coalesce((SELECT lower("segment_range") FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") < lower(_changed) ORDER BY lower("segment_range") DESC LIMIT 1), lower(_changed))
+                AND lower("segment_range") <= coalesce((SELECT lower("segment_range") FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL
+                    AND lower("segment_range") >= upper(_changed) ORDER BY lower("segment_range") ASC LIMIT 1), upper(_changed))
+        ) AS w WHERE w.prev_upper < w.lo ORDER BY w.lo LIMIT 1;
+        EXIT WHEN _gap IS NOT NULL;
+    END LOOP;
+END IF;
+IF _gap IS NOT NULL OR (_span_range, _span_deleted, _revision) IS NOT DISTINCT FROM (NEW.current_range, NEW.deleted_at, NEW."segments_revision") THEN
+    SELECT "segment_range" INTO _first FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") ASC LIMIT 1;
+    SELECT "segment_range" INTO _last FROM "testapp_intsegment" WHERE "span_id" = _sid AND deleted_at IS NULL ORDER BY lower("segment_range") DESC LIMIT 1;
+    IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment',
+            MESSAGE = format('span %s is deleted but still has active segments', _sid);
+    END IF;
+    IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN
+        SELECT "id"::text, "segment_range" INTO _bad_id, _bad_range FROM "testapp_intsegment"
+        WHERE "span_id" = _sid AND deleted_at IS NULL AND NOT "segment_range" <@ _span_range ORDER BY lower("segment_range") LIMIT 1;
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_containment',
+            MESSAGE = format('segment %s of span %s has range %s outside the span range %s', _bad_id, _sid, _bad_range, _span_range);
+    END IF;
+    IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range) OR upper(_last) <> upper(_span_range)) THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_tiling',
+            MESSAGE = format('segments of span %s must cover its whole range %s (span gaps are not allowed); they run from %s to %s',
+                _sid, _span_range, coalesce(lower(_first)::text, 'nothing'), coalesce(upper(_last)::text, 'nothing'));
+    END IF;
+END IF;
+IF _gap IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'testapp_intsegment_gaps',
+        MESSAGE = format('segments of span %s leave the gap %s (segment gaps are not allowed)', _sid, _gap);
+END IF;
+RETURN NULL;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_ins_intsegment_97d81() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan";
+            CREATE CONSTRAINT TRIGGER pgtrigger_segments_span_ins_intsegment_97d81
+                AFTER INSERT ON "testapp_intspan"
+                DEFERRABLE INITIALLY DEFERRED
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_ins_intsegment_97d81();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_ins_intsegment_97d81 ON "testapp_intspan" IS 'a5625a00e52b37b234a414a9ff26eb3ad7066eed';
+
+--
+-- Create trigger segments_span_seed_intsegment on model intspan
+--
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore_owner(rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION "public"._segments_may_ignore(trigger_name NAME, rel OID)
+            RETURNS BOOLEAN AS $$
+                SELECT CASE
+                    WHEN trigger_name = ANY(nullif(current_setting('pgtrigger.ignore', true), '')::text[])
+                    THEN coalesce("public"._segments_may_ignore_owner(rel), false)
+                    ELSE false
+                END;
+            $$ LANGUAGE sql STABLE;
+
+            CREATE OR REPLACE FUNCTION pgtrigger_segments_span_seed_intsegment_a867a()
+            RETURNS TRIGGER AS $$
+
+                BEGIN
+                    IF ("public"._segments_may_ignore(TG_NAME, TG_RELID) IS TRUE) THEN
+                        IF (TG_OP = 'DELETE') THEN
+                            RETURN OLD;
+                        ELSE
+                            RETURN NEW;
+                        END IF;
+                    END IF;
+                    NEW."segments_changed" := ARRAY(SELECT unnest(range_agg("segment_range")) FROM "testapp_intsegment" WHERE "span_id" = NEW."id" AND deleted_at IS NULL);
+RETURN NEW;
+                END;
+            $$ LANGUAGE plpgsql;
+
+            DO $segments$ BEGIN
+                EXECUTE 'ALTER FUNCTION pgtrigger_segments_span_seed_intsegment_a867a() SET search_path = ' || concat_ws(', ', 'pg_catalog',
+                    (SELECT string_agg(quote_ident(s), ', ' ORDER BY n)
+                       FROM unnest(current_schemas(false)) WITH ORDINALITY AS path (s, n)),
+                    'pg_temp');
+            END $segments$;
+
+            DROP TRIGGER IF EXISTS pgtrigger_segments_span_seed_intsegment_a867a ON "testapp_intspan";
+            CREATE  TRIGGER pgtrigger_segments_span_seed_intsegment_a867a
+                BEFORE INSERT ON "testapp_intspan"
+
+
+                FOR EACH ROW
+                EXECUTE PROCEDURE pgtrigger_segments_span_seed_intsegment_a867a();
+
+            COMMENT ON TRIGGER pgtrigger_segments_span_seed_intsegment_a867a ON "testapp_intspan" IS '0d6405c64e8fe3fb59859281adf0bd569f9e6006';
+
+COMMIT;
+
+-- ==== testapp 0006_finite_range_bounds ====
+BEGIN;
+--
+-- Remove constraint testapp_datesegment_segment_range_valid from model datesegment
+--
+ALTER TABLE "testapp_datesegment" DROP CONSTRAINT "testapp_datesegment_segment_range_valid";
+--
+-- Remove constraint testapp_datespan_initial_range_valid from model datespan
+--
+ALTER TABLE "testapp_datespan" DROP CONSTRAINT "testapp_datespan_initial_range_valid";
+--
+-- Remove constraint testapp_datespan_current_range_valid from model datespan
+--
+ALTER TABLE "testapp_datespan" DROP CONSTRAINT "testapp_datespan_current_range_valid";
+--
+-- Remove constraint testapp_datetimesegment_segment_range_valid from model datetimesegment
+--
+ALTER TABLE "testapp_datetimesegment" DROP CONSTRAINT "testapp_datetimesegment_segment_range_valid";
+--
+-- Remove constraint testapp_datetimespan_initial_range_valid from model datetimespan
+--
+ALTER TABLE "testapp_datetimespan" DROP CONSTRAINT "testapp_datetimespan_initial_range_valid";
+--
+-- Remove constraint testapp_datetimespan_current_range_valid from model datetimespan
+--
+ALTER TABLE "testapp_datetimespan" DROP CONSTRAINT "testapp_datetimespan_current_range_valid";
+--
+-- Remove constraint testapp_decimalsegment_segment_range_valid from model decimalsegment
+--
+ALTER TABLE "testapp_decimalsegment" DROP CONSTRAINT "testapp_decimalsegment_segment_range_valid";
+--
+-- Remove constraint testapp_decimalspan_initial_range_valid from model decimalspan
+--
+ALTER TABLE "testapp_decimalspan" DROP CONSTRAINT "testapp_decimalspan_initial_range_valid";
+--
+-- Remove constraint testapp_decimalspan_current_range_valid from model decimalspan
+--
+ALTER TABLE "testapp_decimalspan" DROP CONSTRAINT "testapp_decimalspan_current_range_valid";
+--
+-- Create constraint testapp_datesegment_segment_range_valid on model datesegment
+--
+ALTER TABLE "testapp_datesegment" ADD CONSTRAINT "testapp_datesegment_segment_range_valid" CHECK ((NOT isempty("segment_range") AND LOWER_INC("segment_range") AND NOT LOWER_INF("segment_range") AND NOT UPPER_INC("segment_range") AND NOT UPPER_INF("segment_range") AND isfinite(lower("segment_range")) AND isfinite(upper("segment_range")) AND lower("segment_range") >= '0001-01-01'::date AND upper("segment_range") <= '9999-12-31'::date));
+--
+-- Create constraint testapp_datespan_initial_range_valid on model datespan
+--
+ALTER TABLE "testapp_datespan" ADD CONSTRAINT "testapp_datespan_initial_range_valid" CHECK ((NOT isempty("initial_range") AND LOWER_INC("initial_range") AND NOT LOWER_INF("initial_range") AND NOT UPPER_INC("initial_range") AND NOT UPPER_INF("initial_range") AND isfinite(lower("initial_range")) AND isfinite(upper("initial_range")) AND lower("initial_range") >= '0001-01-01'::date AND upper("initial_range") <= '9999-12-31'::date));
+--
+-- Create constraint testapp_datespan_current_range_valid on model datespan
+--
+ALTER TABLE "testapp_datespan" ADD CONSTRAINT "testapp_datespan_current_range_valid" CHECK ((NOT isempty("current_range") AND LOWER_INC("current_range") AND NOT LOWER_INF("current_range") AND NOT UPPER_INC("current_range") AND NOT UPPER_INF("current_range") AND isfinite(lower("current_range")) AND isfinite(upper("current_range")) AND lower("current_range") >= '0001-01-01'::date AND upper("current_range") <= '9999-12-31'::date));
+--
+-- Create constraint testapp_datetimesegment_segment_range_valid on model datetimesegment
+--
+ALTER TABLE "testapp_datetimesegment" ADD CONSTRAINT "testapp_datetimesegment_segment_range_valid" CHECK ((NOT isempty("segment_range") AND LOWER_INC("segment_range") AND NOT LOWER_INF("segment_range") AND NOT UPPER_INC("segment_range") AND NOT UPPER_INF("segment_range") AND isfinite(lower("segment_range")) AND isfinite(upper("segment_range")) AND lower("segment_range") >= '0001-01-01 00:00:00+00:00'::timestamptz AND upper("segment_range") <= '9999-12-31 23:59:59.999999+00:00'::timestamptz));
+--
+-- Create constraint testapp_datetimespan_initial_range_valid on model datetimespan
+--
+ALTER TABLE "testapp_datetimespan" ADD CONSTRAINT "testapp_datetimespan_initial_range_valid" CHECK ((NOT isempty("initial_range") AND LOWER_INC("initial_range") AND NOT LOWER_INF("initial_range") AND NOT UPPER_INC("initial_range") AND NOT UPPER_INF("initial_range") AND isfinite(lower("initial_range")) AND isfinite(upper("initial_range")) AND lower("initial_range") >= '0001-01-01 00:00:00+00:00'::timestamptz AND upper("initial_range") <= '9999-12-31 23:59:59.999999+00:00'::timestamptz));
+--
+-- Create constraint testapp_datetimespan_current_range_valid on model datetimespan
+--
+ALTER TABLE "testapp_datetimespan" ADD CONSTRAINT "testapp_datetimespan_current_range_valid" CHECK ((NOT isempty("current_range") AND LOWER_INC("current_range") AND NOT LOWER_INF("current_range") AND NOT UPPER_INC("current_range") AND NOT UPPER_INF("current_range") AND isfinite(lower("current_range")) AND isfinite(upper("current_range")) AND lower("current_range") >= '0001-01-01 00:00:00+00:00'::timestamptz AND upper("current_range") <= '9999-12-31 23:59:59.999999+00:00'::timestamptz));
+--
+-- Create constraint testapp_decimalsegment_segment_range_valid on model decimalsegment
+--
+ALTER TABLE "testapp_decimalsegment" ADD CONSTRAINT "testapp_decimalsegment_segment_range_valid" CHECK ((NOT isempty("segment_range") AND LOWER_INC("segment_range") AND NOT LOWER_INF("segment_range") AND NOT UPPER_INC("segment_range") AND NOT UPPER_INF("segment_range") AND lower("segment_range") > '-Infinity' AND upper("segment_range") < 'Infinity'));
+--
+-- Create constraint testapp_decimalspan_initial_range_valid on model decimalspan
+--
+ALTER TABLE "testapp_decimalspan" ADD CONSTRAINT "testapp_decimalspan_initial_range_valid" CHECK ((NOT isempty("initial_range") AND LOWER_INC("initial_range") AND NOT LOWER_INF("initial_range") AND NOT UPPER_INC("initial_range") AND NOT UPPER_INF("initial_range") AND lower("initial_range") > '-Infinity' AND upper("initial_range") < 'Infinity'));
+--
+-- Create constraint testapp_decimalspan_current_range_valid on model decimalspan
+--
+ALTER TABLE "testapp_decimalspan" ADD CONSTRAINT "testapp_decimalspan_current_range_valid" CHECK ((NOT isempty("current_range") AND LOWER_INC("current_range") AND NOT LOWER_INF("current_range") AND NOT UPPER_INC("current_range") AND NOT UPPER_INF("current_range") AND lower("current_range") > '-Infinity' AND upper("current_range") < 'Infinity'));
+COMMIT;

@@ -12,10 +12,18 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.messages import get_messages
+from django.db import DataError
 from django.template import Context, Template
 from django.urls import path
 
-from django_segments.ranges.admin import OPERATIONS, SegmentAdmin, SegmentInline, SpanAdmin
+from django_segments.exceptions import RangeValueError
+from django_segments.ranges.admin import (
+    OPERATIONS,
+    SegmentAdmin,
+    SegmentInline,
+    SegmentOperationForm,
+    SpanAdmin,
+)
 from django_segments.templatetags.segments_timeline import (
     as_number,
     build_timeline,
@@ -248,3 +256,170 @@ def test_merge_actions_on_segments(client: Any) -> None:
     tags, text = messages_of(response)[-1]
     assert tags == "error"
     assert text.startswith(f"Segment #{first.pk}: Not possible (SegmentOperationError)")
+
+
+# --- the operations form: widgets, defaults, kept input, out-of-range values ---------------
+
+
+def _change(client: Any, span: Any) -> Any:
+    return client.get(f"/admin/{span._meta.app_label}/{span._meta.model_name}/{span.pk}/change/")
+
+
+def _operate(client: Any, span: Any, **data: Any) -> Any:
+    url = f"/admin/{span._meta.app_label}/{span._meta.model_name}/{span.pk}/segments/operation/"
+    return client.post(url, data)
+
+
+@pytest.mark.django_db
+def test_unbound_form_proposes_a_valid_split(client: Any) -> None:
+    span = IntSpan.objects.create(current_range=(0, 10))
+    form = _change(client, span).context["segment_operation_form"]
+    assert not form.is_bound
+    initial = {name: form[name].value() for name in ("operation", "segment", "value", "delta")}
+    assert initial == {"operation": "split", "segment": span.first_segment.pk, "value": 5, "delta": 1}
+    response = _operate(client, span, **initial)
+    assert messages_of(response)[-1][0] == "success"
+    assert [str(s.segment_range) for s in span.get_active_segments()] == ["[0, 5)", "[5, 10)"]
+    date_span = DateSpan.objects.create(current_range=(dt.date(2025, 1, 1), dt.date(2025, 1, 11)))
+    form = _change(client, date_span).context["segment_operation_form"]
+    assert form["value"].value() == dt.date(2025, 1, 6)
+    empty = BigIntSpan.objects.create(current_range=(0, 10))
+    assert _change(client, empty).context["segment_operation_form"]["operation"].value() == "append"
+
+
+@pytest.mark.django_db
+def test_options_name_their_inputs_and_labels_do_not_repeat_the_range(client: Any, monkeypatch) -> None:
+    span = IntSpan.objects.create(current_range=(0, 10))
+    segment = span.first_segment
+    monkeypatch.setattr(IntSegment, "__str__", lambda self: f"trial {self.segment_range}")
+    body = _change(client, span).content.decode()
+    assert 'value="split" selected data-target="segment" data-argument="value"' in body
+    assert 'value="merge_into_lower" data-target="segment" data-argument=""' in body
+    assert 'value="span_shift_by_value" data-target="span" data-argument="delta"' in body
+    assert f'<option value="{segment.pk}" selected>#{segment.pk} [0, 10) trial</option>' in body
+    assert 'data-field="delta"' in body
+    assert "django_segments/ranges/operation_form.js" in body
+
+
+@pytest.mark.django_db
+def test_dates_use_the_admins_calendar(client: Any) -> None:
+    span = DateSpan.objects.create(current_range=(dt.date(2025, 1, 1), dt.date(2025, 2, 1)))
+    body = _change(client, span).content.decode()
+    assert 'name="value" value="2025-01-16" class="vDateField"' in body
+    assert body.count("admin/js/calendar.js") == 1
+    assert body.count("admin/js/admin/DateTimeShortcuts.js") == 1
+    add = client.get("/admin/testapp/datespan/add/").content.decode()
+    assert 'name="current_range_0" class="vDateField"' in add
+
+
+@pytest.mark.django_db
+def test_datetime_ranges_use_the_split_widget(settings: Any) -> None:
+    class DateTimeSpanAdmin(SpanAdmin):
+        pass
+
+    model_admin = DateTimeSpanAdmin(DateTimeSpan, site)
+    form_class = model_admin.get_form(None, None)  # type: ignore[arg-type]
+    form = form_class(
+        {
+            "current_range_0_0": "2025-01-01",
+            "current_range_0_1": "00:00",
+            "current_range_1_0": "2025-01-02",
+            "current_range_1_1": "12:30",
+        }
+    )
+    assert form.is_valid(), form.errors
+    rng = form.cleaned_data["current_range"]
+    assert (rng.lower.isoformat(), rng.upper.isoformat()) == (
+        "2025-01-01T00:00:00+00:00",
+        "2025-01-02T12:30:00+00:00",
+    )
+    assert 'class="vTimeField"' in str(form["current_range"])
+    span = DateTimeSpan.objects.create(current_range=(rng.lower, rng.upper))
+    operation_form = SegmentOperationForm(span=span)
+    assert "vTimeField" in str(operation_form["value"])
+
+
+@pytest.mark.django_db
+def test_a_refused_operation_keeps_what_was_entered(client: Any) -> None:
+    span = IntSpan.objects.create(current_range=(0, 10))
+    segment = span.first_segment
+    _operate(client, span, operation="segment_shift_lower_to_value", segment=segment.pk, value="-5")
+    form = _change(client, span).context["segment_operation_form"]
+    assert form.is_bound
+    assert form["operation"].value() == "segment_shift_lower_to_value"
+    assert form["value"].value() == "-5"
+    assert "ContainmentError" in str(form.non_field_errors())
+    # Kept once: the next visit proposes the defaults again.
+    assert not _change(client, span).context["segment_operation_form"].is_bound
+    # An incomplete form comes back with its field errors.
+    _operate(client, span, operation="span_shift_by_value", delta="")
+    form = _change(client, span).context["segment_operation_form"]
+    assert form["operation"].value() == "span_shift_by_value"
+    assert form.errors["delta"] == ["Shift the whole span by a delta needs a delta."]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("model", "bounds", "data"),
+    [
+        (IntSpan, (0, 10), {"operation": "span_shift_by_value", "delta": "2147483647"}),
+        (IntSpan, (0, 10), {"operation": "append", "value": "2147483648"}),
+        (BigIntSpan, (0, 10), {"operation": "span_shift_by_value", "delta": str(2**63 - 5)}),
+        (
+            DateSpan,
+            (dt.date(2025, 1, 1), dt.date(2025, 2, 1)),
+            {"operation": "span_shift_by_value", "delta": "3000000"},
+        ),
+        (
+            DateSpan,
+            (dt.date(2025, 1, 1), dt.date(2025, 2, 1)),
+            {"operation": "span_shift_by_value", "delta": "1000000000"},
+        ),
+    ],
+    ids=["int4-delta", "int4-value", "int8-delta", "date-overflow", "timedelta-overflow"],
+)
+def test_out_of_range_input_is_a_form_error(client: Any, model: Any, bounds: Any, data: Any) -> None:
+    span = model.objects.create(current_range=bounds)
+    before = str(span.current_range)
+    response = _operate(client, span, **data)
+    assert response.status_code == 302
+    tags, text = messages_of(response)[-1]
+    assert tags == "error"
+    assert text.startswith("Invalid value (")
+    argument = "delta" if "delta" in data else "value"
+    form = _change(client, span).context["segment_operation_form"]
+    assert form.errors[argument] == [text]
+    assert form[argument].value() == data[argument]
+    span.refresh_from_db()
+    assert str(span.current_range) == before
+    assert [str(s.segment_range) for s in span.get_active_segments()] in ([], [before])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "error",
+    [
+        DataError("integer out of range"),
+        OverflowError("date value out of range"),
+        RangeValueError("delta is too large"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_each_out_of_range_error_is_a_form_error(client: Any, monkeypatch, error: Exception) -> None:
+    """Whichever of the three the library raises (Postgres' DataError, Python's
+    OverflowError, or its own RangeValueError before any SQL), the form reports it."""
+    span = IntSpan.objects.create(current_range=(0, 10))
+
+    def refuse(self: Any, delta: Any) -> None:
+        IntSpan.objects.filter(pk=self.pk).update(name="half-applied")
+        raise error
+
+    monkeypatch.setattr(IntSpan, "shift_by_value", refuse)
+    response = _operate(client, span, operation="span_shift_by_value", delta="7")
+    assert response.status_code == 302
+    tags, text = messages_of(response)[-1]
+    assert (tags, text.split(" (")[0]) == ("error", "Invalid value")
+    assert "integer out of range" not in text  # the message names no database detail
+    assert _change(client, span).context["segment_operation_form"].errors["delta"] == [text]
+    span.refresh_from_db()
+    assert span.name != "half-applied"  # the operation's writes were rolled back

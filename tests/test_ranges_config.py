@@ -242,3 +242,49 @@ def test_generated_schema_objects_follow_the_table_name() -> None:
         f"{APP}_namedspan_current_range_valid",
     }
     assert all(len(name) <= 63 for name in names)
+
+
+@isolated
+def test_configuration_errors_are_incorrect_subclass_errors_as_in_the_reference_design() -> None:
+    with pytest.raises(IncorrectSubclassError, match="span_model is required"):
+        segment_model("NoSpanModel")
+    with pytest.raises(IncorrectSubclassError, match="must be a concrete subclass of AbstractSpan"):
+        segment_model("WrongSpanModel", span_model=User)
+
+
+@isolated
+def test_span_model_may_be_an_attribute_of_the_segment_model() -> None:
+    span = span_model("AttrSpan", range_field_type="integer")
+    attrs = {"__module__": __name__, "Meta": type("Meta", (), {"app_label": APP}), "span_model": span}
+    segment = type("AttrSegment", (ds.AbstractSegment,), attrs)
+    assert segment._segment_options_value.span_model is span
+    assert span.segment_model() is segment
+
+
+@isolated
+def test_segment_config_wins_over_an_attribute_of_the_model() -> None:
+    first = span_model("FirstSpan", range_field_type="integer")
+    second = span_model("SecondSpan", range_field_type="integer")
+    segment = segment_model("BothSegment", extra={"span_model": first}, span_model=second)
+    assert segment._segment_options_value.span_model is second
+
+
+@isolated
+def test_span_related_names_are_honoured() -> None:
+    span = span_model("NamedSpan", range_field_type="integer")
+    segment = segment_model(
+        "NamedSegment", span_model=span, span_related_name="pieces", span_related_query_name="piece"
+    )
+    field = segment._meta.get_field("span")
+    assert field.remote_field.related_name == "pieces"
+    assert field.remote_field.related_query_name == "piece"
+    assert hasattr(span, "pieces")
+    assert span._meta.get_field("piece").related_model is segment
+
+
+@isolated
+def test_the_default_related_name_is_segments() -> None:
+    span = span_model("DefaultNameSpan", range_field_type="integer")
+    segment = segment_model("DefaultNameSegment", span_model=span)
+    assert segment._meta.get_field("span").remote_field.related_name == "segments"
+    assert span._meta.get_field("segments").related_model is segment

@@ -1,4 +1,5 @@
-"""The checked-in DDL (sql/testapp_schema.sql) matches the test app's migrations."""
+"""The checked-in SQL matches the code: sql/testapp_schema.sql the test app's migrations,
+sql/testapp_operations.sql the operation statements the compiler renders."""
 
 from __future__ import annotations
 
@@ -6,28 +7,42 @@ import difflib
 
 import pytest
 
-from tests.generate_sql import ROOT, SCHEMA_FILE, render_testapp_schema
+from tests.generate_sql import (
+    OPERATIONS_FILE,
+    ROOT,
+    SCHEMA_FILE,
+    render_testapp_operations,
+    render_testapp_schema,
+)
 from tests.ranges_helpers import ALL_TYPES
 
 
-@pytest.mark.django_db
-def test_checked_in_schema_matches_the_migration() -> None:
-    expected = render_testapp_schema()
-    assert SCHEMA_FILE.exists(), f"{SCHEMA_FILE.relative_to(ROOT)} is missing: run `make sql`"
-    current = SCHEMA_FILE.read_text()
+def _matches(path, expected: str, source: str) -> None:
+    name = path.relative_to(ROOT)
+    assert path.exists(), f"{name} is missing: run `make sql`"
+    current = path.read_text()
     if current != expected:
         diff = "".join(
             list(
                 difflib.unified_diff(
                     current.splitlines(keepends=True),
                     expected.splitlines(keepends=True),
-                    "sql/testapp_schema.sql (checked in)",
-                    "sql/testapp_schema.sql (from the migration)",
+                    f"{name} (checked in)",
+                    f"{name} ({source})",
                     n=1,
                 )
             )[:40]
         )
-        pytest.fail(f"sql/testapp_schema.sql is out of date: run `make sql`\n{diff}", pytrace=False)
+        pytest.fail(f"{name} is out of date: run `make sql`\n{diff}", pytrace=False)
+
+
+@pytest.mark.django_db
+def test_checked_in_schema_matches_the_migration() -> None:
+    _matches(SCHEMA_FILE, render_testapp_schema(), "from the migration")
+
+
+def test_checked_in_operations_match_the_compiler() -> None:
+    _matches(OPERATIONS_FILE, render_testapp_operations(), "from the compiler")
 
 
 @pytest.mark.django_db

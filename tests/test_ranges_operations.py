@@ -23,6 +23,7 @@ from django_segments.exceptions import (
     RangeValueError,
     SegmentOperationError,
 )
+from django_segments.ranges.compiler import operations
 from tests.ranges_helpers import (
     BIGINT,
     DATE,
@@ -421,7 +422,7 @@ def test_a_failed_lookup_of_the_colliding_segment_leaves_the_transaction_usable(
     BIGINT.segment.objects.create(span=span, segment_range=BIGINT.r(0, 4))
 
     def failing_lookup(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("SELECT id FROM") and "span_id::text" in sql:
+        if sql == operations(BIGINT.segment)["conflicting_segment"]:
             return execute("SELECT 1 / 0", None, many, context)
         return execute(sql, params, many, context)
 

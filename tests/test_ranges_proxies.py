@@ -12,7 +12,7 @@ from django.db.models.signals import pre_save
 from django.test.utils import CaptureQueriesContext
 
 from django_segments.exceptions import SegmentsError
-from django_segments.ranges.operations import tables
+from django_segments.ranges.compiler import names, operations
 from tests.ranges_helpers import INT, assert_valid
 from tests.testapp.models import IntSegment, IntSpan, ProxyIntSegment, ProxyIntSpan
 
@@ -27,8 +27,8 @@ def test_a_proxy_generates_nothing_of_its_own() -> None:
     assert ProxyIntSpan.segment_model() is IntSegment
     assert IntSpan.segment_model() is IntSegment  # the segment proxy did not replace it
     assert ProxyIntSegment._segment_options() is IntSegment._segment_options()
-    assert tables(ProxyIntSegment) is tables(IntSegment)
-    assert tables(ProxyIntSegment).deferred  # the span's deferred checks, run by operations
+    assert operations(ProxyIntSegment) is operations(IntSegment)
+    assert names(ProxyIntSegment).deferred  # the span's deferred checks, run by operations
 
 
 def test_a_span_created_through_a_proxy_is_a_tiled_span_with_its_segment() -> None:

@@ -401,6 +401,27 @@ def test_segment_written_before_its_span_is_checked(rt) -> None:
     assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_containment"
 
 
+@pytest.mark.django_db
+def test_a_gap_among_segments_written_before_their_span_is_refused() -> None:
+    """Where segment gaps are forbidden, the new span's check looks at the segments
+    written before it (they were never touched): a gap among them is refused at commit."""
+    rt = DECIMAL
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{rt.span_table}', 'id'))")
+        span_id = cursor.fetchone()[0]
+        cursor.execute(insert_sql(rt), [span_id, lit(rt, 0, 4)])
+        cursor.execute(insert_sql(rt), [span_id, lit(rt, 8, 12)])
+        rng = rt.options.kind.range_sql_type
+        cursor.execute(
+            f"INSERT INTO {spn(rt)} (id, initial_range, current_range, segments_changed)"
+            f" VALUES (%s, %s::{rng}, %s::{rng}, NULL)",  # the column is the database's anyway
+            [span_id, lit(rt, 0, 20), lit(rt, 0, 20)],
+        )
+        with pytest.raises(IntegrityError) as info:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert info.value.__cause__.diag.constraint_name == f"{rt.seg_table}_gaps"
+
+
 def copied(rt, columns: list[str], row: list) -> None:
     """COPY one segment row in, then fire every deferred check."""
     with transaction.atomic(), connection.cursor() as cursor:

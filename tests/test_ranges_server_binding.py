@@ -27,16 +27,19 @@ SIZE = 5
 
 @contextmanager
 def server_side_binding() -> Iterator[None]:
-    """Cursors created inside the block bind parameters on the server, as they do with
-    ``OPTIONS = {"server_side_binding": True}``."""
+    """Cursors created inside the block bind parameters on the server, and the option says
+    so, as with ``OPTIONS = {"server_side_binding": True}``."""
     connection.ensure_connection()
     raw = connection.connection
     before = raw.cursor_factory
+    options = connection.settings_dict.setdefault("OPTIONS", {})
     raw.cursor_factory = ServerBindingCursor
+    options["server_side_binding"] = True
     try:
         yield
     finally:
         raw.cursor_factory = before
+        del options["server_side_binding"]
 
 
 def outcome(rt: RangeType, name: str) -> tuple[list[Any], type | None, list[str]]:

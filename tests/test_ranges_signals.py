@@ -1,6 +1,9 @@
 """Signals nest: general pre, specific pre, the change, specific post, general post.
 
 Post signals are sent only when the change succeeded (and passed the database checks).
+Every operation also sends create signals for the segments it creates and delete (or
+soft delete) signals for those it removes, with those instances; for rows the statement
+picks itself both are sent once it ran.
 """
 
 from __future__ import annotations
@@ -78,43 +81,98 @@ def test_segment_hard_delete(sent) -> None:
 
 
 def test_span_soft_delete(sent) -> None:
+    """Each segment the soft delete removes gets its soft delete signals, inside the span's."""
     span = make_span(INT, 0, 12, (4,))
+    ids = [segment.pk for segment in span.get_active_segments()]
     sent.clear()
     span.delete()
-    assert names(sent) == nested("span", "delete_or_soft_delete", "soft_delete")
-    assert all(entry[1] is INT.span and entry[2] is span for entry in sent)
+    outer = nested("span", "delete_or_soft_delete", "soft_delete")
+    inner = nested("segment", "delete_or_soft_delete", "soft_delete")
+    assert names(sent) == [*outer[:2], *inner, *inner, *outer[2:]]
+    assert all(entry[1] is INT.span and entry[2] is span for entry in sent if entry[0].startswith("span_"))
+    segments = [entry for entry in sent if entry[0].startswith("segment_")]
+    assert all(entry[1] is INT.segment and entry[2].is_deleted for entry in segments)
+    assert sorted({entry[2].pk for entry in segments}) == sorted(ids)
 
 
 def test_span_hard_delete(sent) -> None:
-    span = make_span(BIGINT, 0, 12)
+    """Segments go by Django's cascade; each gets its delete signals, inside the span's,
+    once the delete ran (as for other rows a statement picks itself)."""
+    span = make_span(BIGINT, 0, 12, (4,))
+    ids = [segment.pk for segment in span.get_segments()]
     sent.clear()
     span.delete()
-    assert names(sent) == nested("span", "delete_or_soft_delete", "delete")
+    outer = nested("span", "delete_or_soft_delete", "delete")
+    inner = nested("segment", "delete_or_soft_delete", "delete")
+    assert names(sent) == [*outer[:2], *inner, *inner, *outer[2:]]
+    segments = [entry for entry in sent if entry[0].startswith("segment_")]
+    assert all(entry[1] is BIGINT.segment for entry in segments)
+    assert sorted({entry[2].pk for entry in segments}) == sorted(ids)
+    assert not BIGINT.segment.all_objects.filter(pk__in=ids).exists()
 
 
 def test_split(sent) -> None:
+    """The new upper piece gets its create signals, inside the split's."""
     segment = make_span(INT, 0, 12).first_segment
     sent.clear()
-    segment.split(5)
-    assert names(sent) == nested("segment", "update", "split")
-    assert all(entry[2] is segment and entry[3] == {"split_value": 5} for entry in sent)
+    piece = segment.split(5)
+    own, create = nested("segment", "update", "split"), nested("segment", "create")
+    assert names(sent) == [*own[:2], *create, *own[2:]]
+    assert all(entry[2] is segment and entry[3] == {"split_value": 5} for entry in sent if entry[0] in own)
+    created = [entry for entry in sent if entry[0] in create]
+    assert all(entry[2] is piece and entry[3] == {} for entry in created)
+    assert piece.pk is not None
+    assert (piece.segment_range.lower, piece.segment_range.upper) == (5, 12)
 
 
 def test_merge(sent) -> None:
+    """The merged segment is removed: its (soft) delete signals come inside the merge's."""
     span = make_span(INT, 0, 12, (4,))
     segment = span.last_segment
     sent.clear()
     segment.merge_into_lower()
-    assert names(sent) == nested("segment", "update", "merge")
-    assert all(entry[3] == {"into": "lower"} for entry in sent)
+    removed = nested("segment", "delete_or_soft_delete", "soft_delete")
+    merge = nested("segment", "update", "merge")
+    assert names(sent) == [*merge[:2], *removed, *merge[2:]]
+    assert all(entry[2] is segment for entry in sent)
+    assert all(entry[3] == {"into": "lower"} for entry in sent if entry[0] in merge)
+    assert segment.deleted_at is not None
 
 
 def test_insert(sent) -> None:
     span = make_span(INT, 0, 12)
     sent.clear()
     new = INT.segment.insert(span=span, segment_range=(2, 5))
-    assert names(sent) == nested("segment", "create", "insert")
-    assert all(entry[2] is new for entry in sent)
+    # [2, 5) cuts [0, 12) in two: the upper piece [5, 12) is created by the statement.
+    own = nested("segment", "create", "insert")
+    assert names(sent) == [*own[:2], *nested("segment", "create"), *own[2:]]
+    assert all(entry[2] is new for entry in [*sent[:2], *sent[-2:]])
+    cut = sent[2][2]
+    assert sent[3][2].pk == cut.pk is not None
+    assert (cut.segment_range.lower, cut.segment_range.upper) == (5, 12)
+
+
+def test_rows_a_bound_shift_removes_get_their_delete_signals(sent) -> None:
+    span = make_span(BIGINT, 0, 12, (4, 8))
+    first = span.first_segment
+    sent.clear()
+    span.shift_lower_to_value(BIGINT.v(9))
+    removed = nested("segment", "delete_or_soft_delete", "delete")
+    assert names(sent) == ["span_pre_update", *removed, *removed, "span_post_update"]
+    assert {entry[2].pk for entry in sent if entry[0] in removed} == {first.pk, first.pk + 1}
+    assert all(isinstance(entry[2], BIGINT.segment) for entry in sent if entry[0] in removed)
+
+
+def test_nobody_listening_to_picked_rows_builds_no_instances(monkeypatch) -> None:
+    """Instances of rows a statement picked are built only for receivers."""
+    from django_segments.ranges import wire
+
+    built: list[int] = []
+    real = wire.instances
+    monkeypatch.setattr(wire, "instances", lambda *args: built.append(len(args[2])) or real(*args))
+    span = make_span(BIGINT, 0, 12, (4, 8))
+    span.shift_lower_to_value(BIGINT.v(9))
+    assert built == []
 
 
 def empty_span(rt=BIGINT):
@@ -176,13 +234,18 @@ def test_operations_send_update(sent, call, expected) -> None:
             lambda: make_span(INT, 0, 12),
             lambda span: span.first_segment.split(12),
             IncorrectSegmentRangeError,
-            ["segment_pre_update", "segment_pre_split"],
+            ["segment_pre_update", "segment_pre_split", "segment_pre_create"],
         ),
         (
             lambda: make_span(INT, 0, 12),
             lambda span: span.first_segment.merge_into_upper(),
             SegmentOperationError,
-            ["segment_pre_update", "segment_pre_merge"],
+            [
+                "segment_pre_update",
+                "segment_pre_merge",
+                "segment_pre_delete_or_soft_delete",
+                "segment_pre_soft_delete",
+            ],
         ),
         (
             lambda: make_span(INT, 0, 12, (4,)),

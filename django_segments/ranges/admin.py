@@ -24,13 +24,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import widgets
+from django.contrib.postgres import fields as pg_fields
+from django.contrib.postgres.forms import DateTimeRangeField, RangeWidget
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DataError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.datastructures import MultiValueDict
 
 from django_segments.exceptions import RangeIntegrityError, RangeValueError, SegmentsError
 from django_segments.templatetags.segments_timeline import build_timeline
@@ -77,9 +83,9 @@ OPERATIONS: dict[str, Operation] = {
 
 def _value_field(kind_name: str) -> forms.Field:
     if kind_name == "date":
-        return forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+        return forms.DateField(required=False, widget=widgets.AdminDateWidget())
     if kind_name == "datetime":
-        return forms.DateTimeField(required=False, help_text="e.g. 2025-07-01 00:00")
+        return forms.SplitDateTimeField(required=False, widget=widgets.AdminSplitDateTime())
     if kind_name == "decimal":
         return forms.DecimalField(required=False)
     return forms.IntegerField(required=False)
@@ -95,22 +101,68 @@ def _delta_field(kind_name: str) -> forms.Field:
     return forms.IntegerField(required=False, label="Delta")
 
 
+#: A delta of one unit of each range kind: the form's default.
+_ONE_UNIT: dict[str, Any] = {"date": 1, "datetime": dt.timedelta(days=1), "decimal": Decimal(1)}
+
+
+def _midpoint(rng: Any) -> Any:
+    """A value strictly inside ``rng`` (a valid split point), or None when there is none."""
+    lower, upper = rng.lower, rng.upper
+    if lower is None or upper is None:
+        return None
+    if isinstance(lower, int):
+        return lower + (upper - lower) // 2 if upper - lower >= 2 else None
+    if not isinstance(lower, dt.datetime) and isinstance(lower, dt.date):
+        days = (upper - lower).days
+        return lower + dt.timedelta(days=days // 2) if days >= 2 else None
+    return lower + (upper - lower) / 2
+
+
+class OperationSelect(forms.Select):
+    """The operation choices, each naming the inputs it needs (``data-target`` is
+    "segment" or "span", ``data-argument`` "value", "delta" or empty); the page's script
+    shows only those."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """An option with the operation's target and argument as data attributes."""
+        option = super().create_option(name, value, *args, **kwargs)
+        op = OPERATIONS.get(str(value))
+        if op is not None:
+            option["attrs"].update({"data-target": op.target, "data-argument": op.argument or ""})
+        return option
+
+
 class SegmentChoiceField(forms.ModelChoiceField):
     """Active segments of one span, shown as ``#12 [lower, upper) premium``."""
 
     def label_from_instance(self, obj: Any) -> str:
-        """The segment's id and range, then its own text unless that is Django's default."""
+        """The segment's id and range, then its own text without Django's default text
+        and without the range repeated."""
         rng = obj.segment_range
-        own = str(obj)
         text = f"#{obj.pk} [{rng.lower}, {rng.upper})"
-        return text if own.startswith(type(obj).__name__ + " object") else f"{text} {own}"
+        own = str(obj)
+        if own.startswith(type(obj).__name__ + " object"):
+            return text
+        for shown in (f"[{rng.lower}, {rng.upper})", str(rng)):
+            own = own.replace(shown, "")
+        own = " ".join(own.split())
+        return f"{text} {own}" if own else text
 
 
 class SegmentOperationForm(forms.Form):
-    """One operation on a span or one of its active segments; fields typed by range kind."""
+    """One operation on a span or one of its active segments; fields typed by range kind.
 
-    operation = forms.ChoiceField(choices=[(key, op.label) for key, op in OPERATIONS.items()])
+    Unbound, it proposes a valid operation: split the first active segment at its middle
+    (a delta of one unit for shifts).
+    """
+
+    operation = forms.ChoiceField(
+        choices=[(key, op.label) for key, op in OPERATIONS.items()], widget=OperationSelect
+    )
     segment: SegmentChoiceField = SegmentChoiceField(queryset=None, required=False, empty_label="(the span)")
+
+    class Media:
+        js = ("django_segments/ranges/operation_form.js",)
 
     def __init__(self, *args: Any, span: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -122,6 +174,16 @@ class SegmentOperationForm(forms.Form):
         field.queryset = span.get_active_segments()
         self.fields["value"] = _value_field(kind_name)
         self.fields["delta"] = _delta_field(kind_name)
+        if not self.is_bound:
+            self.initial = {**self._defaults(field.queryset.first()), **self.initial}
+
+    def _defaults(self, first: Any) -> dict[str, Any]:
+        defaults: dict[str, Any] = {"delta": _ONE_UNIT.get(self.kind_name, 1)}
+        if first is not None:
+            defaults |= {"operation": "split", "segment": first.pk, "value": _midpoint(first.segment_range)}
+        else:
+            defaults |= {"operation": "append"}
+        return defaults
 
     def clean(self) -> dict[str, Any]:
         """Check that the chosen operation has its target and its argument."""
@@ -135,8 +197,15 @@ class SegmentOperationForm(forms.Form):
             self.add_error(op.argument, f"{op.label} needs a {op.argument}.")
         return data
 
+    def argument_field(self) -> str | None:
+        """Name of the input the chosen operation reads (``"value"``, ``"delta"``), or None."""
+        return OPERATIONS[self.cleaned_data["operation"]].argument
+
     def argument(self) -> Any:
-        """The cleaned argument of the chosen operation, as the library expects it."""
+        """The cleaned argument of the chosen operation, as the library expects it.
+
+        `OverflowError` for a number of days no date arithmetic can hold.
+        """
         op = OPERATIONS[self.cleaned_data["operation"]]
         if op.argument is None:
             return None
@@ -157,6 +226,18 @@ class SegmentOperationForm(forms.Form):
         return method(self.argument())
 
 
+def describe_value_error(exc: Exception, kind_name: str) -> str:
+    """A message for a value the range type cannot hold: the library's own
+    `RangeValueError`, or Postgres' or Python's refusal (``DataError``, ``OverflowError``)
+    of a result out of the type's range. Names no value."""
+    if isinstance(exc, RangeValueError):
+        return describe_error(exc)
+    return (
+        f"Invalid value ({type(exc).__name__}): the result is out of range for this span's {kind_name} "
+        "range; nothing was changed."
+    )
+
+
 def describe_error(exc: SegmentsError) -> str:
     """A message for an admin user: what was refused and why."""
     if isinstance(exc, RangeIntegrityError):
@@ -165,6 +246,12 @@ def describe_error(exc: SegmentsError) -> str:
     if isinstance(exc, RangeValueError):
         return f"Invalid value ({type(exc).__name__}): {exc}"
     return f"Not possible ({type(exc).__name__}): {exc}"
+
+
+class SplitDateTimeRangeField(DateTimeRangeField):
+    """A datetime range entered as two date-and-time pairs (the admin's split widget)."""
+
+    base_field = forms.SplitDateTimeField
 
 
 class SpanAdminForm(forms.ModelForm):
@@ -272,6 +359,36 @@ class SpanAdmin(admin.ModelAdmin):
             marker_label=label,
         )
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """Date and datetime ranges use the admin's calendar and clock widgets."""
+        if isinstance(db_field, pg_fields.DateRangeField):
+            kwargs.setdefault("widget", RangeWidget(widgets.AdminDateWidget()))
+        elif isinstance(db_field, pg_fields.DateTimeRangeField):
+            kwargs.setdefault("form_class", SplitDateTimeRangeField)
+            kwargs.setdefault("widget", RangeWidget(widgets.AdminSplitDateTime()))
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def _kept_key(self, obj: Any) -> str:
+        return f"django_segments:operation:{self.opts.label_lower}:{obj.pk}"
+
+    def _keep(
+        self, request: HttpRequest, obj: Any, error: str | None = None, field: str | None = None
+    ) -> None:
+        """Keep what was entered (and why it was refused) for the change page to show."""
+        data = {k: v for k, v in request.POST.lists() if k != "csrfmiddlewaretoken"}
+        request.session[self._kept_key(obj)] = {"data": data, "error": error, "field": field}
+
+    def operation_form(self, request: HttpRequest, obj: Any) -> SegmentOperationForm:
+        """The operations form: what was entered last time if it was refused, with the
+        reasons, else one with valid defaults."""
+        kept = request.session.pop(self._kept_key(obj), None)
+        if not kept:
+            return SegmentOperationForm(span=obj, auto_id="id_op_%s")
+        form = SegmentOperationForm(MultiValueDict(kept["data"]), span=obj, auto_id="id_op_%s")
+        if form.is_valid() and kept["error"]:
+            form.add_error(kept["field"], kept["error"])
+        return form
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
@@ -279,19 +396,27 @@ class SpanAdmin(admin.ModelAdmin):
         of an edit become an error message instead of a server error."""
         obj = self.get_object(request, object_id)
         context = dict(extra_context or {})
+        form = None
         if obj is not None:
+            form = self.operation_form(request, obj)
             context["segments_timeline"] = self.timeline(obj)
-            context["segment_operation_form"] = SegmentOperationForm(span=obj, auto_id="id_op_%s")
+            context["segment_operation_form"] = form
             context["segment_operation_url"] = self.operation_url(obj)
             context["segments_can_operate"] = self.has_change_permission(request, obj)
         try:
-            return super().change_view(request, object_id, form_url, context)
+            response = super().change_view(request, object_id, form_url, context)
         except SegmentsError as exc:
             self.message_user(request, describe_error(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+        context_data = getattr(response, "context_data", None)
+        if form is not None and context_data is not None and "media" in context_data:
+            # One Media object merges (and de-duplicates) the admin's calendar scripts.
+            context_data["media"] = context_data["media"] + form.media
+        return response
 
     def segment_operation_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST: run one operation, report the outcome as a message, go back to the span."""
+        """POST: run one operation, report the outcome as a message, go back to the span;
+        a refused operation comes back in the form as it was entered, with the reason."""
         obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404(f"{self.opts.verbose_name} {object_id!r} does not exist")
@@ -302,6 +427,7 @@ class SpanAdmin(admin.ModelAdmin):
             for field, errors in form.errors.items():
                 where = "" if field == "__all__" else f"{form[field].label}: "
                 self.message_user(request, f"{where}{' '.join(str(e) for e in errors)}", messages.ERROR)
+            self._keep(request, obj)
             return HttpResponseRedirect(self.change_url(obj))
         self._run(request, form, obj)
         return HttpResponseRedirect(self.change_url(obj))
@@ -311,12 +437,20 @@ class SpanAdmin(admin.ModelAdmin):
         target = form.cleaned_data["segment"] if op.target == "segment" else obj
         before = str(target.segment_range if op.target == "segment" else target.current_range)
         try:
-            result = form.run()
+            with transaction.atomic(using=obj._state.db):
+                result = form.run()
+        except (RangeValueError, DataError, OverflowError) as exc:
+            message = describe_value_error(exc, form.kind_name)
+            self.message_user(request, message, messages.ERROR)
+            self._keep(request, obj, message, form.argument_field())
+            return
         except SegmentsError as exc:
             self.message_user(request, describe_error(exc), messages.ERROR)
+            self._keep(request, obj, describe_error(exc))
             return
         except ValidationError as exc:  # pragma: no cover - a model's own validation
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            self._keep(request, obj, "; ".join(exc.messages))
             return
         obj.refresh_from_db()
         self.log_change(request, obj, f"{op.label}: {target} ({before})")

@@ -54,12 +54,21 @@ class SegmentConfig:
             and ``DO_NOTHING`` are accepted (both mean: deleting a segment never deletes
             another one).
         span_on_delete: ``on_delete`` of the ``span`` foreign key (default ``CASCADE``).
+        span_related_name: ``related_name`` of the ``span`` foreign key, the span's
+            accessor of its segments (default ``"segments"``).
+        span_related_query_name: its ``related_query_name`` (default: Django's, the
+            related name).
+
+    ``span_model`` and ``previous_field_on_delete`` may also be attributes of the
+    segment model itself, as in the reference design's example; ``SegmentConfig`` wins.
     """
 
     span_model: Any = None
     soft_delete: bool | None = None
     previous_field_on_delete: Any = models.SET_NULL
     span_on_delete: Any = models.CASCADE
+    span_related_name: str = "segments"
+    span_related_query_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class SegmentOptions:
     span_model: Any
     soft_delete: bool
     span_on_delete: Any
+    span_related_name: str = "segments"
+    span_related_query_name: str | None = None
 
 
 def _find_config(name: str, attrs: dict[str, Any], bases: tuple[type, ...]) -> Any:
@@ -107,13 +118,26 @@ def resolve_span_options(model_name: str, attrs: dict[str, Any], bases: tuple[ty
     )
 
 
+#: Options of `SegmentConfig` that may be attributes of the segment model itself.
+_ON_THE_MODEL = ("span_model", "previous_field_on_delete")
+
+
+def _segment_option(config: Any, attrs: dict[str, Any], name: str) -> Any:
+    """``SegmentConfig.<name>`` if set, else (for `_ON_THE_MODEL`) the model's attribute."""
+    value = getattr(config, name, None)
+    declared = config is not SegmentConfig and value is not None
+    if not declared and name in _ON_THE_MODEL and attrs.get(name) is not None:
+        return attrs[name]
+    return getattr(SegmentConfig, name) if value is None else value
+
+
 def resolve_segment_options(
     model_name: str, attrs: dict[str, Any], bases: tuple[type, ...], module: str
 ) -> SegmentOptions:
     """Read ``SegmentConfig`` of a segment model being created; raise a typed error if wrong."""
     config = _find_config("SegmentConfig", attrs, bases) or SegmentConfig
-    span_model = _resolve_span_model(model_name, getattr(config, "span_model", None))
-    previous_on_delete = getattr(config, "previous_field_on_delete", models.SET_NULL)
+    span_model = _resolve_span_model(model_name, _segment_option(config, attrs, "span_model"))
+    previous_on_delete = _segment_option(config, attrs, "previous_field_on_delete")
     if previous_on_delete not in (models.SET_NULL, models.DO_NOTHING):
         msg = (
             f"{model_name}.SegmentConfig.previous_field_on_delete must be SET_NULL or DO_NOTHING: "
@@ -125,7 +149,9 @@ def resolve_segment_options(
     return SegmentOptions(
         span_model=span_model,
         soft_delete=_default(getattr(config, "soft_delete", None), span_options.soft_delete),
-        span_on_delete=getattr(config, "span_on_delete", models.CASCADE),
+        span_on_delete=_segment_option(config, attrs, "span_on_delete"),
+        span_related_name=_segment_option(config, attrs, "span_related_name"),
+        span_related_query_name=getattr(config, "span_related_query_name", None),
     )
 
 

@@ -8,22 +8,30 @@ How the checks work, per segment model:
 * ``no_overlap`` - exclusion constraint ``(span_id WITH =, segment_range WITH &&)`` over
   active rows, ``DEFERRABLE INITIALLY IMMEDIATE``: checked at the end of each statement,
   so one ``UPDATE`` that shifts many touching ranges passes.
-* ``range_valid`` - check constraint: non-empty, finite, ``[)`` bounds.
+* ``range_valid`` - check constraint: non-empty, bounded, ``[)`` bounds, and both bounds
+  finite values Django can read back (`finite_bounds`).
 * ``segments_check_insert`` / ``_update`` / ``_delete`` - statement-level triggers on the
   segment table. From the statement's transition table they collect the spans whose
   segments were written (for updates: whose span, range or deletion changed) and touch
   those span rows once: ``segments_revision = segments_revision + 1``.
+  Where the span forbids segment gaps, the touch also records on the span row the ranges
+  the statement wrote, merged (``segments_changed``).
 * ``segments_span_upd_<model>`` / ``segments_span_ins_<model>`` - deferred constraint
   triggers on the span table, queued by a change of the span's ``segments_revision`` (a
   touch), range or deletion, and by a new span. At commit (or ``SET CONSTRAINTS ...
-  IMMEDIATE``) each checks its span: containment (two index probes: first and last
-  segment by lower bound), tiling / no gaps per `SpanConfig` (``range_agg``). A bulk
-  write of N segments into S spans queues S events, not N.
-* One check per span and firing: an event whose row version no longer shows the span's
-  current ``(current_range, deleted_at, segments_revision)`` skips, because the change
-  that came after it queued an event of its own, which checks the same rows. The last
-  such change always matches, so it checks. Nothing a session may set decides it (an
-  earlier version kept this state in custom settings, which any role could forge).
+  IMMEDIATE``) each checks its span: containment and the span's ends (two index probes:
+  first and last segment by lower bound) and, where segment gaps are forbidden, gaps
+  around the ranges the event's statement wrote (each part of its region with the active
+  segment before and after it, through the navigation index). A bulk write of N segments
+  into S spans queues S events, not N, and no check reads more than the segments written
+  and their neighbours (a new span: all its segments, all written in this transaction).
+* Containment and ends are checked once per span and firing: an event whose row version
+  no longer shows the span's current ``(current_range, deleted_at, segments_revision)``
+  skips them, because the change that came after it queued an event of its own, which
+  checks them. The last such change always matches, so it checks. The gap check of an
+  event never skips: it covers its own statement's writes, which no other event
+  covers. Nothing a session may set decides either: an event reads the span row version
+  its own write created.
 * Every check is queued by this transaction's own write of the span row (the touch, an
   update of the span, its insert), which keeps the row locked until commit. So
   concurrent writers of one span are checked one after the other, each seeing the
@@ -37,28 +45,20 @@ How the checks work, per segment model:
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+import textwrap
+from typing import Any
 
 import pgtrigger
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
+from django.db.models import lookups
 from pgtrigger import compiler as pgtrigger_compiler
 from pgtrigger import features as pgtrigger_features
 
 from django_segments.migrations_ops import ensure_btree_gist
-
-if TYPE_CHECKING:
-    from django_segments.ranges.kinds import RangeKind
-
-#: The span column every statement that writes the span's segments increments.
-REVISION = "segments_revision"
-CHECK_VIOLATION = "23514"
-
-
-def qn(name: str) -> str:
-    """Quote an SQL identifier. NOTE - Postgres folds unquoted names to lowercase."""
-    return '"' + name.replace('"', '""') + '"'
+from django_segments.ranges.compiler import REGION, REVISION, names, qn, templates  # noqa: F401 - REGION, REVISION: public here
+from django_segments.ranges.kinds import RangeKind
 
 
 def pgid(table: str, suffix: str, limit: int = 63) -> str:
@@ -70,27 +70,62 @@ def pgid(table: str, suffix: str, limit: int = 63) -> str:
     return f"{table[: limit - len(suffix) - 8]}_{digest}_{suffix}".lower()
 
 
-def range_constraints(table: str, field: str) -> list[models.CheckConstraint]:
-    """Check constraint: the range is non-empty, finite and uses ``[)`` bounds."""
-    q = models.Q(
-        **{
+def finite_bounds(field: str, kind: RangeKind) -> list[Any]:
+    """Conditions that both bounds of ``field`` are finite values within ``kind``'s limits.
+
+    A bounded range may still hold ``'infinity'`` / ``'-infinity'`` (date, timestamptz) or
+    ``'NaN'`` / ``'Infinity'`` (numeric, PostgreSQL 14 and newer) as a bound; psycopg
+    cannot load an infinite date or timestamp, and a NaN bound breaks every computation on
+    the range. Dates and timestamps past Python's year 9999 (or before year 1) cannot be
+    loaded either, so those bounds are checked against the kind's limits too.
+    """
+    lower = models.Func(models.F(field), function="lower", output_field=kind.field_class.base_field())
+    upper = models.Func(models.F(field), function="upper", output_field=kind.field_class.base_field())
+    if kind.name == "decimal":
+        # NOTE - Postgres sorts numeric NaN above every number, Infinity included. The
+        # literals are untyped (a numeric Value would be refused by DecimalField): Postgres
+        # reads them as the other side's type, numeric.
+        return [
+            lookups.GreaterThan(lower, models.Value("-Infinity")),
+            lookups.LessThan(upper, models.Value("Infinity")),
+        ]
+    if kind.name not in ("date", "datetime") or kind.limits is None:
+        return []
+    lowest, highest = kind.limits
+    finite = [
+        models.Func(bound, function="isfinite", output_field=models.BooleanField())
+        for bound in (lower, upper)
+    ]
+    return [
+        *finite,
+        lookups.GreaterThanOrEqual(lower, models.Value(lowest)),
+        lookups.LessThanOrEqual(upper, models.Value(highest)),
+    ]
+
+
+def range_constraints(table: str, field: str, kind: RangeKind) -> list[models.CheckConstraint]:
+    """Check constraint: the range is non-empty, bounded, uses ``[)`` bounds, and its bounds
+    are finite values of ``kind`` (`finite_bounds`)."""
+    shape = sorted(
+        {
             f"{field}__isempty": False,
             f"{field}__lower_inf": False,
             f"{field}__upper_inf": False,
             f"{field}__lower_inc": True,
             f"{field}__upper_inc": False,
-        }
+        }.items()
     )
+    q = models.Q(*shape, *finite_bounds(field, kind))
     return [models.CheckConstraint(condition=q, name=pgid(table, f"{field}_valid"))]
 
 
 class SegmentExclusionConstraint(ExclusionConstraint):
     """The no-overlap constraint; it creates ``btree_gist`` first if the database lacks it.
 
-    NOTE - ``span_id WITH =`` in a GiST index needs btree_gist's operator classes. A
-    project's migration that creates a segment model does not depend on our
-    ``0001_btree_gist`` (Django adds no dependency for abstract bases), so the
-    constraint makes sure of the extension itself.
+    NOTE - ``span_id WITH =`` in a GiST index needs btree_gist's operator classes.
+    ``makemigrations`` makes a migration that creates this constraint depend on our
+    ``0001_btree_gist`` (`django_segments.autodetector`); migrations written before that,
+    or by hand, may lack the dependency, so the constraint makes sure of the extension.
     """
 
     def constraint_sql(self, model: Any, schema_editor: Any) -> Any:
@@ -104,10 +139,10 @@ class SegmentExclusionConstraint(ExclusionConstraint):
         return super().create_sql(model, schema_editor)
 
 
-def segment_constraints(table: str) -> list[Any]:
+def segment_constraints(table: str, kind: RangeKind) -> list[Any]:
     """Constraints of a segment table: valid range, and no overlap among active segments."""
     return [
-        *range_constraints(table, "segment_range"),
+        *range_constraints(table, "segment_range", kind),
         SegmentExclusionConstraint(
             name=pgid(table, "no_overlap"),
             expressions=[
@@ -296,19 +331,23 @@ class SpanCheckTrigger(LibraryTrigger):
         kind = self.segment_model._span_options().kind
         # NOTE - "tbl.col%TYPE[]" needs PostgreSQL 17; the key's SQL type works everywhere.
         key_type = span.pk.rel_db_type(connection)
-        return [
+        declared = [
             ("_sid", key_type),
             ("_span_range", kind.range_sql_type),
             ("_span_deleted", "timestamptz"),
             ("_revision", "bigint"),
             ("_first", kind.range_sql_type),
             ("_last", kind.range_sql_type),
-            ("_agg", kind.multirange_sql_type),
             # NOTE - %TYPE resolves when the function is created; the span's triggers may be
             # created before the segment table exists (segment model in another app).
             ("_bad_id", "text"),
             ("_bad_range", kind.range_sql_type),
         ]
+        # _gap: the first gap found, NULL where segment gaps are allowed.
+        declared.append(("_gap", kind.range_sql_type))
+        if not self.segment_model._span_options().allow_segment_gaps:
+            declared.append(("_changed", kind.range_sql_type))
+        return declared
 
     def get_func(self, model: Any) -> str:
         """The PL/pgSQL body; see the module docstring."""
@@ -317,123 +356,16 @@ class SpanCheckTrigger(LibraryTrigger):
 
 def check_body(segment_model: Any) -> str:
     """Render the check of the firing span (``NEW``) for ``segment_model``."""
-    seg = segment_model._meta
-    span_model = seg.get_field("span").related_model
     options = segment_model._span_options()
-    kind: RangeKind = options.kind
-    t = {
-        "seg": qn(seg.db_table),
-        "span": qn(span_model._meta.db_table),
-        "span_pk": qn(span_model._meta.pk.column),
-        "seg_pk": qn(seg.pk.column),
-        "fk": qn(seg.get_field("span").column),
-        "rng": qn("segment_range"),
-        "containment": pgid(seg.db_table, "containment"),
-        "tiling": pgid(seg.db_table, "tiling"),
-        "gaps": pgid(seg.db_table, "gaps"),
-        "multirange": kind.multirange_sql_type,
-        "range": kind.range_sql_type,
-    }
-    active = f"{t['fk']} = _sid AND deleted_at IS NULL"
-    parts = [
-        f"_sid := NEW.{t['span_pk']};",
-        # NOTE - no lock here: every check is queued by this transaction's own write of the
-        # span row (a touch, an update or the insert), which holds the row until commit.
-        # A concurrent writer of the span waits at its touch, and one whose snapshot is
-        # older (REPEATABLE READ, SERIALIZABLE) fails there to serialize.
-        f"SELECT current_range, deleted_at, {qn(REVISION)} INTO _span_range, _span_deleted, _revision"
-        f" FROM {t['span']} WHERE {t['span_pk']} = _sid;",
-        # No row: the span was deleted later in this transaction (with its segments, or
-        # the deferred foreign key refuses the commit).
-        "IF NOT FOUND THEN RETURN NULL; END IF;",
-        # A later change of the span's range, deletion or segments queued an event of its
-        # own, which runs in this firing too (or ran in an earlier one, with nothing
-        # written since) and checks the same rows: one check per span.
-        f"IF (_span_range, _span_deleted, _revision) IS DISTINCT FROM"
-        f" (NEW.current_range, NEW.deleted_at, NEW.{qn(REVISION)}) THEN RETURN NULL; END IF;",
-        f"SELECT {t['rng']} INTO _first FROM {t['seg']} WHERE {active}"
-        f" ORDER BY lower({t['rng']}) ASC LIMIT 1;",
-        f"SELECT {t['rng']} INTO _last FROM {t['seg']} WHERE {active}"
-        f" ORDER BY lower({t['rng']}) DESC LIMIT 1;",
-        _containment(t, active),
-    ]
-    if not options.allow_span_gaps:
-        parts.append(_tiling(t))
-    if not options.allow_segment_gaps:
-        parts.append(_gaps(t, active))
-    parts.append("RETURN NULL;")
-    return "\n".join(parts)
-
-
-def _raise(constraint: str, message: str, *args: str) -> str:
-    fmt_args = "".join(f", {a}" for a in args)
-    return (
-        f"RAISE EXCEPTION USING ERRCODE = '{CHECK_VIOLATION}', CONSTRAINT = '{constraint}', "
-        f"MESSAGE = format('{message}'{fmt_args});"
-    )
-
-
-def _containment(t: dict[str, str], active: str) -> str:
-    return "\n".join(
-        [
-            "IF _span_deleted IS NOT NULL AND _first IS NOT NULL THEN",
-            "  " + _raise(t["containment"], "span %s is deleted but still has active segments", "_sid"),
-            "END IF;",
-            "IF _first IS NOT NULL AND NOT (_first <@ _span_range AND _last <@ _span_range) THEN",
-            f"  SELECT {t['seg_pk']}::text, {t['rng']} INTO _bad_id, _bad_range FROM {t['seg']}"
-            f" WHERE {active} AND NOT {t['rng']} <@ _span_range ORDER BY lower({t['rng']}) LIMIT 1;",
-            "  "
-            + _raise(
-                t["containment"],
-                "segment %s of span %s has range %s outside the span range %s",
-                "_bad_id",
-                "_sid",
-                "_bad_range",
-                "_span_range",
-            ),
-            "END IF;",
-        ]
-    )
-
-
-def _tiling(t: dict[str, str]) -> str:
-    return "\n".join(
-        [
-            "IF _span_deleted IS NULL AND (_first IS NULL OR lower(_first) <> lower(_span_range)"
-            " OR upper(_last) <> upper(_span_range)) THEN",
-            "  "
-            + _raise(
-                t["tiling"],
-                "segments of span %s must cover its whole range %s (span gaps are not allowed);"
-                " they run from %s to %s",
-                "_sid",
-                "_span_range",
-                "coalesce(lower(_first)::text, 'nothing')",
-                "coalesce(upper(_last)::text, 'nothing')",
-            ),
-            "END IF;",
-        ]
-    )
-
-
-def _gaps(t: dict[str, str], active: str) -> str:
-    gap = (
-        f"(SELECT r FROM unnest({t['multirange']}({t['range']}(lower(_agg), upper(_agg))) - _agg) r"
-        " ORDER BY r LIMIT 1)"
-    )
-    return "\n".join(
-        [
-            f"SELECT range_agg({t['rng']}) INTO _agg FROM {t['seg']} WHERE {active};",
-            "IF _agg IS NOT NULL AND (SELECT count(*) FROM unnest(_agg)) > 1 THEN",
-            "  "
-            + _raise(
-                t["gaps"],
-                "segments of span %s leave the gap %s (segment gaps are not allowed)",
-                "_sid",
-                gap,
-            ),
-            "END IF;",
-        ]
+    n = names(segment_model)
+    sql = templates("triggers.sql")
+    gaps = not options.allow_segment_gaps
+    return n.format(
+        sql["check_span"],
+        gaps=n.format(sql["gaps"]) if gaps else "",
+        containment=textwrap.indent(n.format(sql["containment"]), "    ").lstrip(),
+        tiling="" if options.allow_span_gaps else textwrap.indent(n.format(sql["tiling"]), "    ").lstrip(),
+        gap_raise=n.format(sql["gap_raise"]) if gaps else "",
     )
 
 
@@ -441,7 +373,8 @@ class TouchSpansTrigger(LibraryTrigger):
     """After each writing statement: mark every span whose segments changed for checking.
 
     Statement-level, over the transition table: one ``UPDATE`` of the touched span rows
-    (``segments_revision + 1``, a HOT update: the column has no index), which queues the
+    (``segments_revision + 1``, a HOT update: the column has no index; where the span
+    forbids segment gaps, also the ranges written, ``segments_changed``), which queues the
     span table's deferred check once per span and statement instead of once per written
     segment. The span rows are then locked until commit, so concurrent writers of one
     span queue up at once.
@@ -455,29 +388,37 @@ class TouchSpansTrigger(LibraryTrigger):
         super().__init__(**kwargs)
 
     def get_func(self, model: Any) -> str:
-        """Collect the span ids from the transition table(s) and touch those spans."""
-        seg = self.segment_model._meta
-        span_model = seg.get_field("span").related_model._meta
-        fk = qn(seg.get_field("span").column)
-        cols = ", ".join([qn(seg.pk.column), fk, qn("segment_range"), qn("deleted_at")])
-        if self.operation == pgtrigger.Insert:
-            ids = f"SELECT {fk} FROM new_rows"
-        elif self.operation == pgtrigger.Delete:
-            ids = f"SELECT {fk} FROM old_rows"
-        else:
-            # Only rows whose span, range or deletion changed (a transition table cannot be
-            # combined with UPDATE OF columns).
-            changed = "SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b}"
-            ids = (
-                f"SELECT {fk} FROM ({changed.format(cols=cols, a='old_rows', b='new_rows')}) AS o UNION"
-                f" SELECT {fk} FROM ({changed.format(cols=cols, a='new_rows', b='old_rows')}) AS n"
-            )
-        span_pk = qn(span_model.pk.column)
-        revision = qn(REVISION)
-        return f"""
-            UPDATE {qn(span_model.db_table)} SET {revision} = {revision} + 1 WHERE {span_pk} IN ({ids});
-            RETURN NULL;
-        """
+        """Collect the spans (and ranges) from the transition table(s) and touch the spans."""
+        n = names(self.segment_model)
+        sql = templates("triggers.sql")
+        operation = (
+            "insert"
+            if self.operation == pgtrigger.Insert
+            else "delete"
+            if self.operation == pgtrigger.Delete
+            else "update"
+        )
+        changed = n.format(sql[f"changed_{operation}"])
+        regions = not self.segment_model._span_options().allow_segment_gaps
+        return n.format(sql["touch_with_region" if regions else "touch"], changed=changed)
+
+
+class SeedRegionTrigger(LibraryTrigger):
+    """Before the insert of a span that forbids segment gaps: its ``segments_changed`` is
+    the ranges of its segments written earlier in the transaction (the foreign key is
+    deferred), so that the new span's deferred check looks at those only."""
+
+    level = pgtrigger.Row
+    when = pgtrigger.Before
+    operation = pgtrigger.Insert
+
+    def __init__(self, *, segment_model: Any, **kwargs: Any) -> None:
+        self.segment_model = segment_model
+        super().__init__(**kwargs)
+
+    def get_func(self, model: Any) -> str:
+        """Set ``NEW.segments_changed`` from the span's active segments."""
+        return names(self.segment_model).format(templates("triggers.sql")["seed_region"])
 
 
 class TruncateGuard(LibraryTrigger):
@@ -504,25 +445,11 @@ class TruncateGuard(LibraryTrigger):
 
     def get_func(self, model: Any) -> str:
         """Raise under the tiling constraint's name if an active span is left."""
-        seg = self.segment_model._meta
-        span = seg.get_field("span").related_model._meta
-        pk = qn(span.pk.column)
-        message = (
-            "TRUNCATE of %s would leave active span %s without segments (span gaps are not"
-            " allowed); truncate the span table too, or delete the spans first"
-        )
-        return f"""
-            SELECT {pk}::text INTO _left FROM {qn(span.db_table)} WHERE deleted_at IS NULL
-                ORDER BY {pk} LIMIT 1;
-            IF FOUND THEN
-                {_raise(pgid(seg.db_table, "tiling"), message, "TG_TABLE_NAME", "_left")}
-            END IF;
-            RETURN NULL;
-        """
+        return names(self.segment_model).format(templates("triggers.sql")["truncate_guard"])
 
 
 #: The triggers without which Postgres does not check span invariants (see W002).
-ENFORCING = (SpanCheckTrigger, TouchSpansTrigger, TruncateGuard)
+ENFORCING = (SpanCheckTrigger, TouchSpansTrigger, TruncateGuard, SeedRegionTrigger)
 
 
 def segment_check_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
@@ -578,5 +505,10 @@ def span_triggers(segment_model: Any) -> list[pgtrigger.Trigger]:
             name=f"segments_span_ins_{label}",
             segment_model=segment_model,
             operation=pgtrigger.Insert,
+        ),
+        *(
+            []
+            if segment_model._span_options().allow_segment_gaps
+            else [SeedRegionTrigger(name=f"segments_span_seed_{label}", segment_model=segment_model)]
         ),
     ]

@@ -36,6 +36,10 @@ class RangeKind:
     delta_types: tuple[type, ...]
     sql_type: str
     multirange_sql_type: str
+    #: The least and greatest value of a bound (and of a delta of an integer kind): the
+    #: SQL type's for integers; what Python (and so Django) can read back for dates and
+    #: datetimes, whose SQL types reach further; None for numeric (see `_numeric_holds`).
+    limits: tuple[Any, Any] | None = None
 
     @property
     def range_sql_type(self) -> str:
@@ -55,6 +59,38 @@ class RangeKind:
             msg = f"{what} must be a finite Decimal; got {value!r}"
             raise RangeValueError(msg)
 
+    def describe_limits(self) -> str:
+        """The values a bound of this kind may take, for error messages."""
+        if self.limits is None:
+            before, after = NUMERIC_DIGITS
+            return f"a finite number of at most {before} digits before the decimal point and {after} after it"
+        lowest, highest = self.limits
+        return f"between {lowest} and {highest}"
+
+    def out_of_range(self, what: str) -> RangeValueError:
+        """The error for a value of ``what`` outside this kind's limits."""
+        return RangeValueError(
+            f"{what} is out of range for {self.name} ranges ({self.sql_type}): "
+            f"a value must be {self.describe_limits()}"
+        )
+
+    def _check_limits(self, value: Any, what: str) -> None:
+        """Raise `RangeValueError` unless ``value`` lies within this kind's limits."""
+        if self.name == "decimal":
+            if not _numeric_holds(Decimal(value)):
+                raise self.out_of_range(what)
+            return
+        if self.limits is None:
+            return
+        lowest, highest = self.limits
+        if isinstance(value, dt.datetime):
+            try:  # NOTE - Postgres returns timestamptz in UTC, which Python must be able to hold.
+                value = value.astimezone(dt.UTC)
+            except OverflowError:
+                raise self.out_of_range(what) from None
+        if not lowest <= value <= highest:
+            raise self.out_of_range(what)
+
     def check_value(self, value: Any, what: str) -> Any:
         """Return ``value`` if it is a valid bound of this kind, else raise `RangeValueError`."""
         excluded = (dt.datetime,) if self.name == "date" else ()
@@ -62,15 +98,31 @@ class RangeKind:
         if isinstance(value, dt.datetime) and value.utcoffset() is None:
             msg = f"{what} must be a timezone-aware datetime; got naive {value!r}"
             raise RangeValueError(msg)
+        self._check_limits(value, what)
         return Decimal(value) if self.name == "decimal" else value
 
     def check_delta(self, delta: Any, what: str) -> Any:
-        """Return ``delta`` if it can shift a bound of this kind, else raise `RangeValueError`."""
+        """Return ``delta`` if it can shift a bound of this kind, else raise `RangeValueError`.
+
+        An integer delta must fit the column's SQL type (the statements add it there); a
+        Decimal one, numeric's precision. A timedelta always fits an interval, and a
+        whole number of days an integer.
+        """
         self._check_type(delta, self.delta_types, what)
         if self.name == "date" and delta % dt.timedelta(days=1):
             msg = f"{what} must be a whole number of days for a date range; got {delta!r}"
             raise RangeValueError(msg)
+        if isinstance(delta, int | Decimal):
+            self._check_limits(delta, what)
         return Decimal(delta) if self.name == "decimal" else delta
+
+    def add(self, value: Any, delta: Any, what: str) -> Any:
+        """``value + delta``, checked against this kind's limits (`RangeValueError` if out)."""
+        try:
+            moved = value + delta
+        except OverflowError:  # a date or datetime past Python's year 1 or 9999
+            raise self.out_of_range(what) from None
+        return self.check_value(moved, what)
 
     def make(self, lower: Any, upper: Any, what: str = "range") -> Range:
         """Build a ``[lower, upper)`` range, checking types, finiteness and order."""
@@ -106,10 +158,30 @@ def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
 
+#: Postgres numeric holds up to 131072 digits before the decimal point and 16383 after it.
+NUMERIC_DIGITS = (131072, 16383)
+
+
+def _numeric_holds(value: Decimal) -> bool:
+    """Whether Postgres numeric can hold the finite ``value``."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        return True
+    return value.adjusted() < NUMERIC_DIGITS[0] and -exponent <= NUMERIC_DIGITS[1]
+
+
+_INT4 = (-(2**31), 2**31 - 1)
+_INT8 = (-(2**63), 2**63 - 1)
+_DATES = (dt.date.min, dt.date.max)
+_DATETIMES = (dt.datetime.min.replace(tzinfo=dt.UTC), dt.datetime.max.replace(tzinfo=dt.UTC))
+
+
 KINDS: dict[str, RangeKind] = {
     kind.name: kind
     for kind in (
-        RangeKind("integer", pg.IntegerRangeField, NumericRange, (int,), (int,), "int4", "int4multirange"),
+        RangeKind(
+            "integer", pg.IntegerRangeField, NumericRange, (int,), (int,), "int4", "int4multirange", _INT4
+        ),
         RangeKind(
             "big_integer",
             pg.BigIntegerRangeField,
@@ -118,6 +190,7 @@ KINDS: dict[str, RangeKind] = {
             (int,),
             "int8",
             "int8multirange",
+            _INT8,
         ),
         RangeKind(
             "decimal",
@@ -136,6 +209,7 @@ KINDS: dict[str, RangeKind] = {
             (dt.timedelta,),
             "date",
             "datemultirange",
+            _DATES,
         ),
         RangeKind(
             "datetime",
@@ -145,6 +219,7 @@ KINDS: dict[str, RangeKind] = {
             (dt.timedelta,),
             "timestamptz",
             "tstzmultirange",
+            _DATETIMES,
         ),
     )
 }

@@ -8,10 +8,12 @@ segments, segments outside their span and, when configured, gaps - whoever write
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 import pgtrigger
-from django.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.db import models, router, transaction
 from django.db.models.base import ModelBase
 
 from django_segments import conf, signals
@@ -20,7 +22,6 @@ from django_segments.exceptions import (
     IncorrectSpanRangeError,
     IncorrectSubclassError,
     InvalidRangeFieldNameError,
-    RangeValueError,
     SegmentRelationshipError,
 )
 from django_segments.ranges import ddl, operations
@@ -41,7 +42,9 @@ from django_segments.ranges.querysets import (
 )
 
 _Base: type = conf.model_base()
-_RESERVED_SPAN = ("initial_range", "current_range", "segments_revision")
+_RESERVED_SPAN = ("initial_range", "current_range", ddl.REVISION, ddl.REGION)
+#: Span columns only the database writes: ``save()`` of an existing span leaves them out.
+_DATABASE_OWNED = frozenset({ddl.REVISION, ddl.REGION})
 _RESERVED_SEGMENT = ("span", "segment_range", "previous_segment")
 
 
@@ -105,14 +108,23 @@ class SpanBase(ModelBase):
             editable=False,
             help_text="Incremented by the database with every statement that writes the span's segments.",
         )
+        if not options.allow_segment_gaps:
+            # NOTE - written by the touch with the revision: the span's deferred check looks
+            # for gaps around these ranges only (see ddl.py).
+            attrs[ddl.REGION] = ArrayField(
+                options.kind.field_class(),
+                null=True,
+                editable=False,
+                help_text="The ranges the last statement that wrote the span's segments wrote, merged.",
+            )
         cls: Any = super().__new__(mcs, name, bases, attrs, **kwargs)
         cls._span_options_value = options
         table = cls._meta.db_table
         _add_meta_objects(
             cls,
             [
-                *ddl.range_constraints(table, "initial_range"),
-                *ddl.range_constraints(table, "current_range"),
+                *ddl.range_constraints(table, "initial_range", options.kind),
+                *ddl.range_constraints(table, "current_range", options.kind),
             ],
             [],
         )
@@ -141,14 +153,18 @@ class SegmentBase(ModelBase):
         # NOTE - no index of its own: the navigation index on (span_id, lower(segment_range))
         # serves every lookup by span, including Django's cascades.
         attrs["span"] = models.ForeignKey(
-            span_model, on_delete=options.span_on_delete, related_name="segments", db_index=False
+            span_model,
+            on_delete=options.span_on_delete,
+            related_name=options.span_related_name,
+            related_query_name=options.span_related_query_name,
+            db_index=False,
         )
         attrs["segment_range"] = kind.field_class(help_text="The part of the span this segment covers.")
         cls: Any = super().__new__(mcs, name, bases, attrs, **kwargs)
         cls._segment_options_value = options
         span_model._segment_model = cls
         table = cls._meta.db_table
-        _add_meta_objects(cls, ddl.segment_constraints(table), ddl.segment_indexes(table))
+        _add_meta_objects(cls, ddl.segment_constraints(table, kind), ddl.segment_indexes(table))
         pgtrigger.register(*ddl.segment_check_triggers(cls))(cls)
         pgtrigger.register(*ddl.span_triggers(cls))(span_model)
         return cls
@@ -160,7 +176,8 @@ class AbstractSpan(_Base, metaclass=SpanBase):
     Generated fields: ``initial_range`` and ``current_range`` (of the configured range
     type) and ``segments_revision``, which the database increments with every statement
     that writes the span's segments (the span's deferred check reads it; applications may
-    read it to tell whether the segments changed). ``save()`` never writes it.
+    read it to tell whether the segments changed); where segment gaps are forbidden, also
+    ``segments_changed``, the ranges that statement wrote. ``save()`` never writes them.
     """
 
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
@@ -199,66 +216,79 @@ class AbstractSpan(_Base, metaclass=SpanBase):
     # --- lifecycle ---------------------------------------------------------------------
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save; a new span with ``allow_span_gaps=False`` gets one segment covering it."""
+        """Save with Django's ``save()``; a new span with ``allow_span_gaps=False`` gets one
+        segment covering it. An existing span's row is written without the columns only the
+        database writes (``update_fields``)."""
         kind = self._span_options().kind
         if self.current_range is None and self.initial_range is None:
             raise IncorrectSpanRangeError(f"{type(self).__name__}: current_range is required")
-        self.current_range = _coerce(
+        self.current_range = operations.coerce_range(
             kind, self.current_range or self.initial_range, "current_range", span=True
         )
-        self.initial_range = _coerce(
+        self.initial_range = operations.coerce_range(
             kind, self.initial_range or self.current_range, "initial_range", span=True
         )
         adding = self._state.adding
+        if not adding and not args and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = self._written_fields()
+        covered = adding and not self._span_options().allow_span_gaps
         # NOTE - a new span whose key the database assigns has no segments but the one
         # created here, which covers it exactly, so its check cannot fail now; it is left
         # to the deferred check (at commit, or the next check in the transaction). With a
         # key given by the caller, segments written earlier in the transaction may name
         # it (the foreign key is deferred): those are checked now.
         check = not (adding and self.pk is None)
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        one_statement = not (covered or check)
         with (
             typed_errors(),
-            operations.atomic(using=kwargs.get("using")),
+            nullcontext() if one_statement else transaction.atomic(using=using),
             signals.nested(self, "span", "create" if adding else "update"),
         ):
-            if adding and not self._span_options().allow_span_gaps:
-                with operations.first_segment(self, check=check):
-                    self._save_row(args, kwargs)
-            else:
-                self._save_row(args, kwargs)
-                segment_model = getattr(type(self), "_segment_model", None)
-                if segment_model is not None and check:
-                    # Check now (like every operation), so a violation is a typed error
-                    # here and post signals are sent only for a valid change.
-                    operations.finalize(segment_model)
-
-    def _save_row(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Django's save of the row; a new span's ``INSERT`` is written by hand where Django
-        would take its plain path (`operations.insert_new`)."""
-        if args or not operations.insert_new(self, **kwargs):
             super().save(*args, **kwargs)
+            if covered:
+                _cover(self, using)
+            segment_model = getattr(type(self), "_segment_model", None)
+            if segment_model is not None and check:
+                # Check now (like every operation), so a violation is a typed error here
+                # and post signals are sent only for a valid change.
+                operations.finalize(segment_model, using)
 
-    def _do_update(
-        self, base_qs: Any, using: Any, pk_val: Any, values: Any, *args: Any, **kwargs: Any
-    ) -> Any:
-        """Django's ``UPDATE`` of the row on ``save()``, without ``segments_revision``: the
-        database owns it, and writing back the value the instance was loaded with would
-        undo the increments made since (and queue a check for nothing)."""
-        values = [value for value in values if value[0].attname != ddl.REVISION]
-        return super()._do_update(base_qs, using, pk_val, values, *args, **kwargs)
+    def _written_fields(self) -> list[str]:
+        """The fields Django's ``save()`` of this existing span writes: the loaded ones but
+        the key and the columns the database owns."""
+        deferred = self.get_deferred_fields()
+        return [
+            f.name
+            for f in self._meta.concrete_fields
+            if not f.primary_key
+            and f.attname not in deferred
+            and f.name not in _DATABASE_OWNED
+            and not getattr(f, "generated", False)
+        ]
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
-        """Soft-delete (``SpanConfig.soft_delete``) or delete the span and its segments."""
+        """Soft-delete (``SpanConfig.soft_delete``) or delete the span and its segments
+        (Django's ``delete()``, after the span's lock). Each segment removed gets its delete
+        (or soft delete) signals, inside the span's, once the statement removed it."""
         soft = self._span_options().soft_delete
         specific = "soft_delete" if soft else "delete"
+        if soft:
+            with typed_errors(), signals.nested(self, "span", "delete_or_soft_delete", specific):
+                return operations.soft_delete_span(self)
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with (
             typed_errors(),
-            operations.atomic(using=kwargs.get("using")),
+            transaction.atomic(using=using),
             signals.nested(self, "span", "delete_or_soft_delete", specific),
         ):
-            if soft:
-                return operations.soft_delete_span(self)
-            return operations.hard_delete_span(self, *args, **kwargs)
+            segment_model = getattr(type(self), "_segment_model", None)
+            if segment_model is None:
+                return super().delete(*args, **kwargs)
+            removed = operations.lock_span_for_delete(segment_model, self.pk, using)
+            result = super().delete(*args, **kwargs)
+            operations.cascaded(segment_model, using, removed)
+            return result
 
     # --- operations --------------------------------------------------------------------
 
@@ -365,50 +395,54 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
     # --- lifecycle ---------------------------------------------------------------------
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Validate the range, then save; Postgres checks the span invariants."""
+        """Validate the range, then lock the span, save with Django's ``save()`` and check.
+
+        A violation is a typed error raised here; the savepoint rolls back and post
+        signals are not sent.
+        """
         if self.segment_range is None:
             raise IncorrectSegmentRangeError(f"{type(self).__name__}: segment_range is required")
-        self.segment_range = _coerce(self._span_options().kind, self.segment_range, "segment_range")
+        self.segment_range = operations.coerce_range(
+            self._span_options().kind, self.segment_range, "segment_range"
+        )
         adding = self._state.adding
-        # The span is locked before the write and the deferred checks run after it: a
-        # violation is a typed error raised here, the savepoint rolls back and post signals
-        # are not sent.
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with (
             typed_errors(type(self)),
-            operations.atomic(using=kwargs.get("using")),
+            transaction.atomic(using=using),
             signals.nested(self, "segment", "create" if adding else "update"),
-            operations.checked_write(type(self), self.span_id),
         ):
+            operations.lock_span(type(self), self.span_id, using)
             super().save(*args, **kwargs)
+            operations.finalize(type(self), using)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
-        """Soft-delete (``SegmentConfig.soft_delete``) or delete this segment.
+        """Soft-delete (``SegmentConfig.soft_delete``) or delete this segment (Django's
+        ``delete()``, between the span's lock and the check).
 
         In a span that forbids gaps, Postgres refuses removing a segment that others
         still need; use `merge_into_lower` / `merge_into_upper` to remove a piece.
         """
+        model = type(self)
         soft = self._segment_options().soft_delete
-        with (
-            typed_errors(type(self)),
-            operations.atomic(),
-            signals.nested(self, "segment", "delete_or_soft_delete", "soft_delete" if soft else "delete"),
-        ):
-            if soft:
+        nested = signals.nested(self, "segment", "delete_or_soft_delete", "soft_delete" if soft else "delete")
+        if soft:
+            with typed_errors(model), nested:
                 return operations.soft_delete_segment(self)
-            pk: Any = self._get_pk_val()
-            try:
-                result = operations.hard_delete_segment(self, *args, **kwargs)
-                if result is None:
-                    with operations.checked_write(
-                        type(self), self.span_id, check=operations.removal_checked(type(self))
-                    ):
-                        result = super().delete(*args, **kwargs)
-            except BaseException:
-                # NOTE - Django clears the primary key once the DELETE ran; a refused or
-                # failed check rolls the row back, so the instance must keep its key.
-                self.pk = pk
-                raise
-            return result
+        using = kwargs.get("using") or router.db_for_write(model, instance=self)
+        key: Any = self._meta.pk.value_from_object(self)
+        try:
+            with typed_errors(model), transaction.atomic(using=using), nested:
+                operations.lock_span(model, self.span_id, using)
+                result = super().delete(*args, **kwargs)
+                if operations.removal_checked(model):
+                    operations.finalize(model, using)
+                return result
+        except BaseException:
+            # NOTE - Django clears the primary key once the DELETE ran; a refused or
+            # failed check rolls the row back, so the instance must keep its key.
+            self.pk = key
+            raise
 
     # --- operations --------------------------------------------------------------------
 
@@ -541,9 +575,12 @@ class AbstractSegment(_Base, metaclass=SegmentBase):
         return self.deleted_at is not None
 
 
-def _coerce(kind: Any, value: Any, what: str, *, span: bool = False) -> Any:
-    try:
-        return kind.coerce(value, what)
-    except RangeValueError as exc:
-        cls = IncorrectSpanRangeError if span else IncorrectSegmentRangeError
-        raise cls(str(exc)) from exc
+def _cover(span: AbstractSpan, using: str) -> AbstractSegment:
+    """The segment covering a new span that forbids gaps, saved with Django's ``save()``
+    (its create signals around it). Not ``segment.save()``: the span row was inserted by
+    this transaction, so no other transaction can see it, and locking it or checking now
+    buys nothing (the deferred checks run at commit or the next check)."""
+    segment = span.segment_model()(span=span, segment_range=span.current_range)
+    with signals.nested(segment, "segment", "create"):
+        super(AbstractSegment, segment).save(using=using)
+    return segment

@@ -123,9 +123,9 @@ def format_bound(value: Any) -> str:
 
 def default_label_field(span: Any) -> str | None:
     """The first field a segment model declares itself (e.g. ``plan``), or None."""
-    from django_segments.ranges.operations import tables  # noqa: PLC0415
+    from django_segments.ranges.compiler import own_fields  # noqa: PLC0415
 
-    fields = tables(span.segment_model()).copy_fields
+    fields = own_fields(span.segment_model())
     return fields[0].name if fields else None
 
 
