@@ -159,3 +159,91 @@ class Level(CompareCondition):
 
     def eval_operand(self, obj: Any, **context: Any) -> Any:
         return obj.level if self.key is None else obj.levels[self.key]
+
+
+# --- conditions over nullable columns and a related row that may be missing -------------
+
+
+def aware_datetime(text: str) -> datetime.datetime:
+    """An ISO datetime with its offset, e.g. ``2024-01-01T00:00+02:00``; naive is refused."""
+    value = datetime.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("give a UTC offset, e.g. 2024-01-01T00:00+00:00")
+    return value
+
+
+class ProfileScore(CompareCondition):
+    """The profile's score (a Decimal column; unknown without a profile or a score)."""
+
+    condstr = "PSCORE"
+    group = "Profile"
+
+    def eval_operand(self, obj: Any, **context: Any) -> Any:
+        return obj.condition_profile.score  # no profile: ObjectDoesNotExist, unknown
+
+    def sql_operand(self, **context: Any) -> Any:
+        return "condition_profile__score"
+
+
+class ProfileRatio(CompareCondition):
+    """The profile's ratio (a float column)."""
+
+    condstr = "PRATIO"
+    group = "Profile"
+
+    def eval_operand(self, obj: Any, **context: Any) -> Any:
+        return obj.condition_profile.ratio
+
+    def sql_operand(self, **context: Any) -> Any:
+        return "condition_profile__ratio"
+
+
+class NickIs(Condition):
+    """The profile's nickname is KEY (unknown without a profile or a nickname)."""
+
+    condstr = "NICK_IS"
+    key_required = True
+    key_examples = ("bob", "ann")
+    group = "Profile"
+
+    def eval_bool(self, obj: Any, **context: Any) -> bool | None:
+        nick = obj.condition_profile.nick
+        return None if nick is None else nick == self.key
+
+    def as_q(self, **context: Any) -> Q:
+        return Q(condition_profile__nick=self.key)
+
+
+class ProfileSeen(CompareCondition):
+    """When the profile was last seen, compared with an ISO datetime with offset."""
+
+    condstr = "PSEEN"
+    operand_examples = ("2024-01-01T00:00+00:00",)
+    group = "Profile"
+
+    @classmethod
+    def cast_operand(cls, text: str) -> Any:
+        return aware_datetime(text)
+
+    @classmethod
+    def format_operand(cls, value: Any) -> str:
+        return value.isoformat()
+
+    def eval_operand(self, obj: Any, **context: Any) -> Any:
+        return obj.condition_profile.seen_at
+
+    def sql_operand(self, **context: Any) -> Any:
+        return "condition_profile__seen_at"
+
+
+class LastLogin(ProfileSeen):
+    """When the user last logged in (NULL if never), compared with an ISO datetime."""
+
+    condstr = "LAST_LOGIN"
+    group = "Account"
+
+    def eval_operand(self, obj: Any, **context: Any) -> Any:
+        return obj.last_login
+
+    def sql_operand(self, **context: Any) -> Any:
+        return "last_login"

@@ -6,6 +6,7 @@ import datetime
 import logging
 import random
 import types
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
@@ -52,7 +53,7 @@ def test_registry_from_module_is_sorted_and_skips_abstract_classes() -> None:
     # Condition, CompareCondition and AbstractBase are imported/defined there, not registered.
     assert all(cls.condstr for cls in DEFS.values())
     assert conditions_defs.AbstractBase not in DEFS.values()
-    assert len(DEFS) == 11
+    assert len(DEFS) == 16
 
 
 def test_registry_from_dotted_path_equals_module() -> None:
@@ -61,12 +62,13 @@ def test_registry_from_dotted_path_equals_module() -> None:
 
 def test_registry_groups_sorted_by_group_then_name() -> None:
     groups = DEFS.groups()
-    assert [name for name, _ in groups] == ["Account", "Context", "Dates", "General"]
+    assert [name for name, _ in groups] == ["Account", "Context", "Dates", "General", "Profile"]
     account = dict(groups)["Account"]
     assert [c.condstr for c in account] == [
         "EMAIL_DOMAIN",
         "ID_PARITY",
         "IS_STAFF",
+        "LAST_LOGIN",
         "USERNAME_LENGTH",
     ]
 
@@ -155,14 +157,25 @@ def test_custom_operators_and_operand_cast() -> None:
         p("JOINED_ON < 2020-01-02")
 
 
-def test_default_cast_is_int_for_whole_numbers_and_rejects_non_finite() -> None:
-    for text, expected in [("5", 5), ("05.0", 5), ("1e3", 1000), ("-7", -7), ("2.5", 2.5), ("1e300", 1e300)]:
+def test_default_cast_is_int_for_whole_numbers_decimal_otherwise() -> None:
+    cases = [
+        ("5", 5),
+        ("05.0", 5),
+        ("1e3", 1000),
+        ("-7", -7),
+        ("2.5", Decimal("2.5")),
+        ("1.10", Decimal("1.1")),
+        ("-0.000001", Decimal("-0.000001")),
+        ("1e300", 10**300),
+    ]
+    for text, expected in cases:
         operand = p(f"LEVEL == {text}").condition.operand
         assert operand == expected
         assert type(operand) is type(expected), (text, operand)
     exact = "123456789012345678901234567890"
     assert p(f"LEVEL == {exact}").condition.operand == int(exact)
-    for bad in ("nan", "inf", "-inf", "five"):
+    assert p("LEVEL == 1.10").encode() == "LEVEL == 1.1"
+    for bad in ("nan", "inf", "-inf", "five", "1e301", "1e-301", "\uff11\uff12", "1" * 101):
         with pytest.raises(ConditionError, match=f'bad operand "{bad}" for LEVEL'):
             p(f"LEVEL == {bad}")
 

@@ -451,3 +451,63 @@ console.log(JSON.stringify(out));
     assert out["removedB"] == {"all": [first_example]}
     for tree in (out["afterAddB"], out["negatedA"], out["anyA"], out["exampleB"]):
         parse(tree, definitions=DEFS)
+
+
+# --- numbers Python's JSON parser refuses (issue 22, item 10) -------------------------------
+
+#: A JSON number of 5,000 digits: ``json.loads`` raises a plain ValueError (Python's limit
+#: on int digits), not the ``JSONDecodeError`` Django's form field turns into a form error.
+HUGE = '{"all": [' + "9" * 5000 + "]}"
+
+
+def test_form_reports_a_huge_number_as_a_form_error() -> None:
+    form = RuleForm(data=form_data(HUGE))
+    assert not form.is_valid()
+    (message,) = form.errors["show_if"]
+    assert message.startswith("Enter a valid JSON: ")
+    assert "digits" in message
+    assert "9" * 50 not in message  # the value is not echoed
+    assert "9" * 5000 in str(form["show_if"])  # the bound field renders what was typed
+
+
+def test_form_reports_json_nested_beyond_the_stack_as_a_form_error() -> None:
+    form = RuleForm(data=form_data("[" * 100_000 + "]" * 100_000))
+    assert not form.is_valid()
+    assert form.errors["show_if"] == ["Enter a valid JSON: nested too deeply."]
+
+
+@pytest.mark.django_db
+def test_admin_add_and_change_pages_report_a_huge_number(admin_client) -> None:
+    response = admin_client.post(ADD_URL, form_data({"all": []}, HUGE))
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["hide_if"]
+    rule = Rule.objects.create(name="r", show_if={"all": []})
+    response = admin_client.post(f"/admin/condapp/rule/{rule.pk}/change/", form_data(HUGE))
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["show_if"]
+    assert Rule.objects.get().show_if == {"all": []}
+
+
+@pytest.mark.django_db
+def test_user_segment_add_change_and_preview_pages_report_a_huge_number(admin_client) -> None:
+    from django.urls import reverse
+
+    from django_segments.models import UserSegment
+
+    data = {"name": "VIP", "slug": "vip", "priority": "0", "sql": "", "static_ids": "1", "method": ""}
+    data["conditions"] = HUGE
+    segment = UserSegment.objects.create(name="Gold", slug="gold", static_ids="1")
+    urls = [
+        reverse("admin:django_segments_usersegment_add"),
+        reverse("admin:django_segments_usersegment_change", args=[segment.pk]),
+        reverse("admin:django_segments_usersegment_preview"),
+        reverse("admin:django_segments_usersegment_preview_change", args=[segment.pk]),
+    ]
+    for url in urls:
+        response = admin_client.post(url, data)
+        assert response.status_code == 200, url
+        context = response.context
+        form = context["adminform"].form if "adminform" in context else context["form"]
+        assert list(form.errors) == ["conditions"], (url, form.errors)
+        assert form.errors["conditions"][0].startswith("Enter a valid JSON: "), url
+    assert list(UserSegment.objects.values_list("slug", flat=True)) == ["gold"]

@@ -15,11 +15,11 @@ optionally ``as_q`` (or, for comparisons, ``sql_operand``) so a tree compiles to
 from __future__ import annotations
 
 import datetime
-import math
 import operator
 import random
 import re
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django.db.models import Expression, Q, Value
@@ -27,11 +27,14 @@ from django.db.models.lookups import (
     Exact,
     GreaterThan,
     GreaterThanOrEqual,
+    IsNull,
     LessThan,
     LessThanOrEqual,
     Lookup,
 )
 
+from django_segments.conditions import compile as compiler
+from django_segments.conditions import logic
 from django_segments.exceptions import ConditionError
 
 #: What a valid ``condstr`` looks like: upper case, digits and underscores.
@@ -50,18 +53,17 @@ DEFAULT_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
 }
 
-#: Django lookup names of the default operators (``!=`` compiles to a negated ``exact``).
+#: Lookup names of the default operators. ``ne`` (not equal) is the library's own: it
+#: compiles to ``NOT (= ...)`` under SQL's three-valued logic, so a NULL is neither equal
+#: nor unequal (see `logic`).
 DEFAULT_LOOKUPS: dict[str, str] = {
     "<": "lt",
     "<=": "lte",
     "==": "exact",
-    "!=": "exact",
+    "!=": "ne",
     ">=": "gte",
     ">": "gt",
 }
-
-#: Negated operators: compiled as ``~Q(<lookup>)``.
-NEGATED_OPERATORS: frozenset[str] = frozenset({"!="})
 
 _LOOKUP_CLASSES: dict[str, type[Lookup]] = {
     "lt": LessThan,
@@ -71,8 +73,17 @@ _LOOKUP_CLASSES: dict[str, type[Lookup]] = {
     "gt": GreaterThan,
 }
 
-#: Beyond 2**53 a float no longer holds every integer: such operands stay floats.
-_EXACT_FLOAT_INTEGERS = 2**53
+#: Number operands: at most this many significant digits ...
+MAX_OPERAND_DIGITS = 100
+#: ... and a decimal exponent within plus or minus this (double precision reaches 1e308).
+MAX_OPERAND_EXPONENT = 300
+
+#: Whole-number operands in this range are sent as plain values, the others as ``Value``.
+#: NOTE - Django turns a plain integer outside an integer column's range into "no rows"
+#: or "every row" (dropping the comparison, so NULLs would match), and a year lookup
+#: needs a year Python can represent; 1..9999 is inside every integer column's range
+#: (including positive small integers) and is a valid year.
+PLAIN_INTEGERS = range(1, 10_000)
 
 #: Placeholder shown in generated examples when a key has no examples.
 KEY_PLACEHOLDER = "<key>"
@@ -90,6 +101,13 @@ class Condition:
     * ``keys_allowed``: if set, the only keys accepted (implies a key is accepted).
     * ``key_examples``: keys shown in the admin's generated examples.
     * ``group``: heading under which the admin lists the condition.
+    * ``single_valued``: each object has one value for this condition (one e-mail
+      domain, one level), so under ``all`` two different keys of a keyed condition, or
+      comparisons no single value satisfies, can never hold together; the admin hints
+      at such a tree (`django_segments.conditions.contradictions`). Default False: a
+      condition over a multi-valued relation ("has an order in EUR") may hold for many.
+    * ``failure_logger``: name of the logger that records an exception raised while
+      evaluating (default ``django_segments.conditions``).
 
     The docstring of a subclass is its description in the admin.
     """
@@ -100,6 +118,8 @@ class Condition:
     keys_allowed: ClassVar[Sequence[str] | None] = None
     key_examples: ClassVar[Sequence[str]] = ()
     group: ClassVar[str] = "General"
+    single_valued: ClassVar[bool] = False
+    failure_logger: ClassVar[str] = "django_segments.conditions"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -155,13 +175,29 @@ class Condition:
 
     # --- evaluation ------------------------------------------------------------------
 
-    def eval_bool(self, obj: Any, **context: Any) -> bool:
-        """Whether ``obj`` satisfies the condition. ``context`` is what the caller passed."""
+    def eval_bool(self, obj: Any, **context: Any) -> bool | None:
+        """Whether ``obj`` satisfies the condition; None when unknown (e.g. a NULL value).
+
+        ``context`` is what the caller passed. Return None where `as_q` would meet a NULL
+        (a NULL column, a missing related row), so Python and SQL agree under ``NOT``.
+        """
         raise NotImplementedError(f"{type(self).__qualname__} must implement eval_bool")
 
     def as_q(self, **context: Any) -> Q:
-        """The condition as a ``Q`` on the member model. Override to make it SQL-capable."""
+        """The rows (of the member model) where the condition is true. Override to make it
+        SQL-capable."""
         raise NotImplementedError(f"{type(self).__qualname__} has no as_q")
+
+    def as_not_q(self, **context: Any) -> Q:
+        """The rows where the condition is false (rows where it is unknown are in neither).
+
+        Default: ``NOT (<as_q>)`` under SQL's own three-valued logic, its joins outer
+        joins: where `as_q` meets a NULL column or a missing related row, the condition is
+        unknown, as `eval_bool` returning None is. Override it when that is not the
+        meaning, e.g. for a test over a multi-valued relation ("has no order over 100"),
+        where ``~Q(...)`` is.
+        """
+        return compiler.sql_not(self.as_q(**context))
 
     @property
     def sql_capable(self) -> bool:
@@ -213,10 +249,11 @@ class Condition:
 class CompareCondition(Condition):
     """A condition comparing a value of the object with an operand: ``LEVEL >= 5``.
 
-    Implement ``eval_operand`` (the left side in Python). For SQL, implement
-    ``sql_operand`` (a lookup path such as ``"date_joined__year"`` or an expression) or
-    ``as_q``. Override ``cast_operand`` / ``format_operand`` for non-numbers and
-    ``operators`` / ``lookups`` for other operator sets (e.g. ``before`` / ``after``).
+    Implement ``eval_operand`` (the left side in Python; None means NULL, so the result
+    is unknown). For SQL, implement ``sql_operand`` (a lookup path such as
+    ``"date_joined__year"`` or an expression) or ``as_q``. Override ``cast_operand`` /
+    ``format_operand`` for non-numbers and ``operators`` / ``lookups`` for other operator
+    sets (e.g. ``before`` / ``after``).
     """
 
     operand_examples: ClassVar[Sequence[str]] = ()
@@ -233,35 +270,44 @@ class CompareCondition(Condition):
 
     @classmethod
     def lookups(cls) -> dict[str, str]:
-        """Operator symbol -> Django lookup name; operators missing here are Python-only."""
-        return DEFAULT_LOOKUPS
+        """Operator symbol -> lookup name; operators missing here are Python-only.
 
-    @classmethod
-    def negated_operators(cls) -> frozenset[str]:
-        """Operators compiled as the negation of their lookup (``!=`` -> ``~exact``)."""
-        return NEGATED_OPERATORS
+        Django's lookups, plus ``ne`` (not equal: ``NOT (... = ...)``, NULL stays NULL).
+        """
+        return DEFAULT_LOOKUPS
 
     @classmethod
     def cast_operand(cls, text: str) -> Any:
         """Turn the operand text into a value; raise ``ValueError`` if it is bad.
 
-        Default: a number. Whole numbers (``5``, ``5.0``, ``1e3``) become an ``int``, so SQL
-        compares integers as integers; anything else becomes a finite ``float``.
+        Default: an exact number, so a ``DecimalField`` compares exactly in Python and in
+        SQL. Whole numbers (``5``, ``5.0``, ``1e3``) become an ``int``, anything else a
+        ``Decimal`` (``1.1`` is ``Decimal("1.1")``, never the float 1.1000000000000000888).
+        ASCII only, finite, at most `MAX_OPERAND_DIGITS` digits and an exponent within
+        plus or minus `MAX_OPERAND_EXPONENT`.
         """
+        if not text.isascii():
+            raise ValueError("not an ASCII number")
         try:
-            return int(text)
-        except ValueError:
-            pass
-        value = float(text)
-        if not math.isfinite(value):
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValueError("not a number") from None
+        if not value.is_finite():
             raise ValueError("not a finite number")
-        if value.is_integer() and abs(value) <= _EXACT_FLOAT_INTEGERS:
-            return int(value)
-        return value
+        if value and (
+            abs(value.adjusted()) > MAX_OPERAND_EXPONENT or len(value.as_tuple().digits) > MAX_OPERAND_DIGITS
+        ):
+            raise ValueError(
+                f"out of range (at most {MAX_OPERAND_DIGITS} digits, exponent within "
+                f"+-{MAX_OPERAND_EXPONENT})"
+            )
+        return int(value) if value == value.to_integral_value() else value
 
     @classmethod
     def format_operand(cls, value: Any) -> str:
         """The normalised text of an operand value (inverse of `cast_operand`)."""
+        if isinstance(value, Decimal):
+            return format(value.normalize(), "f")
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         return str(value)
@@ -301,9 +347,14 @@ class CompareCondition(Condition):
         """The value of ``obj`` compared with the operand."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement eval_operand")
 
-    def eval_bool(self, obj: Any, **context: Any) -> bool:
-        """Apply the operator to ``eval_operand(obj)`` and the operand."""
-        return bool(self.operators()[self.op](self.eval_operand(obj, **context), self.operand))
+    def eval_bool(self, obj: Any, **context: Any) -> bool | None:
+        """Apply the operator to ``eval_operand(obj)`` and the operand, as SQL would.
+
+        None (unknown) when the value is None; numbers compare in the type Postgres
+        compares them in (`logic.compare`).
+        """
+        value = self.eval_operand(obj, **context)
+        return logic.compare(self.operators()[self.op], self.lookups().get(self.op), value, self.operand)
 
     def sql_operand(self, **context: Any) -> str | Expression | None:
         """The left side in SQL: a lookup path (``"email"``) or an expression. None: no SQL."""
@@ -312,52 +363,87 @@ class CompareCondition(Condition):
     @property
     def sql_capable(self) -> bool:
         """SQL-capable with its own ``as_q``, or with ``sql_operand`` and a known lookup."""
-        if type(self).as_q is not CompareCondition.as_q:
+        if self._has_own_as_q():
             return True
         overridden = type(self).sql_operand is not CompareCondition.sql_operand
         return overridden and self.op in self.lookups()
 
     def sql_value(self) -> Any:
-        """The operand as a SQL parameter: an ``int`` as it is, anything else ``Value(operand)``.
+        """The operand as a SQL parameter: a whole number in `PLAIN_INTEGERS` as it is,
+        anything else ``Value(operand)``.
 
         NOTE - a plain value is converted by the left side's field first, e.g.
         ``IntegerField`` turns 1.5 into 1 and ``length < 1.5`` would become ``length < 1``;
-        a ``Value`` keeps its own type, so SQL compares like Python does. An ``int`` loses
-        nothing to that conversion, and as a plain value Django can compile a lookup such as
-        ``date_joined__year >= 2020`` to a range of the column, which an index can serve,
-        instead of ``EXTRACT(YEAR FROM date_joined) >= 2020`` on every row.
+        a ``Value`` keeps its own type, so SQL compares like Python does (a ``Decimal`` is
+        sent as ``numeric``). A small ``int`` loses nothing to that conversion, and as a
+        plain value Django can compile a lookup such as ``date_joined__year >= 2020`` to a
+        range of the column, which an index can serve, instead of
+        ``EXTRACT(YEAR FROM date_joined) >= 2020`` on every row.
         """
         operand = self.operand
-        if isinstance(operand, int) and not isinstance(operand, bool):
+        if isinstance(operand, int) and not isinstance(operand, bool) and operand in PLAIN_INTEGERS:
             return operand
         return Value(operand)
 
-    def as_q(self, **context: Any) -> Q:
-        """``Q(<sql_operand>__<lookup>=Value(operand))``, negated for ``!=``."""
+    def _has_own_as_q(self) -> bool:
+        return type(self).as_q is not CompareCondition.as_q
+
+    def _sql_lhs(self, context: dict[str, Any]) -> str | Expression:
         lhs = self.sql_operand(**context)
-        lookup = self.lookups().get(self.op)
-        if lhs is None or lookup is None:
+        if lhs is None or self.op not in self.lookups():
             raise NotImplementedError(f"{self.encode()!r} has no SQL form")
+        return lhs
+
+    def as_q(self, **context: Any) -> Q:
+        """The rows where ``<sql_operand> <lookup> <operand>`` is true (NULL: neither)."""
+        return self.lookup_q(self._sql_lhs(context), self.lookups()[self.op])
+
+    def as_not_q(self, **context: Any) -> Q:
+        """The rows where the comparison is false: the complement lookup (``<`` -> ``>=``,
+        ``==`` -> ``!=``), so a NULL value is in neither; for another lookup, NOT of it on
+        rows whose value is not NULL. With an own ``as_q``: `Condition.as_not_q`."""
+        if self._has_own_as_q():
+            return super().as_not_q(**context)
+        lhs = self._sql_lhs(context)
+        lookup = self.lookups()[self.op]
+        complement = logic.COMPLEMENTS.get(lookup)
+        if complement is not None:
+            return self.lookup_q(lhs, complement)
+        not_null = Q(**{f"{lhs}__isnull": False}) if isinstance(lhs, str) else Q(IsNull(lhs, False))
+        return ~self.lookup_q(lhs, lookup) & not_null
+
+    def lookup_q(self, lhs: str | Expression, lookup: str) -> Q:
+        """``Q(<lhs>__<lookup>=<sql_value>)``; ``ne`` is ``NOT (<lhs> = <operand>)``.
+
+        NOTE - `compile.sql_not` keeps NULL as NULL, and Postgres plans ``NOT (a = b)`` as
+        ``a <> b``; a year compared with a whole number stays a range of the column.
+        """
+        if lookup == "ne":
+            return compiler.sql_not(self.lookup_q(lhs, "exact"))
         rhs = self.sql_value()
         if isinstance(lhs, str):
-            q = Q(**{f"{lhs}__{lookup}": rhs})
-        elif lookup in _LOOKUP_CLASSES:
-            q = Q(_LOOKUP_CLASSES[lookup](lhs, rhs))
-        else:
-            msg = f"lookup {lookup!r} needs a lookup path, not an expression, as sql_operand"
-            raise NotImplementedError(msg)
-        return ~q if self.op in self.negated_operators() else q
+            return Q(**{f"{lhs}__{lookup}": rhs})
+        if lookup in _LOOKUP_CLASSES:
+            return Q(_LOOKUP_CLASSES[lookup](lhs, rhs))
+        msg = f"lookup {lookup!r} needs a lookup path, not an expression, as sql_operand"
+        raise NotImplementedError(msg)
 
     def terms(self) -> list[str]:
         """Name, optional key, operator and normalised operand."""
         return [*super().terms(), self.op, self.format_operand(self.operand)]
 
     @classmethod
+    def example_operand(cls, rng: random.Random) -> str:
+        """An operand for a generated example: from ``operand_examples``, else in [0, 100]."""
+        return rng.choice(list(cls.operand_examples)) if cls.operand_examples else str(rng.randint(0, 100))
+
+    @classmethod
     def example(cls, rng: random.Random) -> str:
-        """A generated rule: operands from ``operand_examples`` or a number in [0, 100]."""
-        operand = rng.choice(list(cls.operand_examples)) if cls.operand_examples else str(rng.randint(0, 100))
-        op = rng.choice(list(cls.operators()))
-        return f"{super().example(rng)} {op} {operand}"
+        """A generated rule: name, optional key, an operator and `example_operand`."""
+        operators = list(cls.operators())
+        if not operators:
+            return super().example(rng)
+        return f"{super().example(rng)} {rng.choice(operators)} {cls.example_operand(rng)}"
 
 
 class DateCompareCondition(CompareCondition):

@@ -8,6 +8,7 @@ path, so malformed trees are never saved through forms and never cause a 500.
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -39,7 +40,13 @@ def validate_tree(value: Any, definitions: Definitions) -> None:
 
 
 class ConditionsFormField(forms.JSONField):
-    """A ``forms.JSONField`` that also parses the tree; errors name the path."""
+    """A ``forms.JSONField`` that also parses the tree; errors name the path.
+
+    JSON that Python's parser refuses with a plain ``ValueError`` rather than a
+    ``JSONDecodeError`` (an integer of more digits than ``sys.get_int_max_str_digits()``,
+    4300 by default) or a ``RecursionError`` (nesting deeper than the interpreter's stack)
+    is a form error too, and is shown back as typed.
+    """
 
     def __init__(self, *, definitions: DefinitionsArg = None, seed: int | None = None, **kwargs: Any) -> None:
         """``definitions`` as for `ConditionsField`; ``seed`` fixes the generated examples."""
@@ -47,11 +54,36 @@ class ConditionsFormField(forms.JSONField):
         kwargs.setdefault("widget", ConditionsWidget(definitions=definitions, seed=seed))
         super().__init__(**kwargs)
 
+    def to_python(self, value: Any) -> Any:
+        """``forms.JSONField.to_python``; a number Python cannot read is a ``ValidationError``."""
+        try:
+            return super().to_python(value)
+        except (ValueError, RecursionError) as exc:  # a JSONDecodeError is a ValidationError by then
+            raise ValidationError(
+                "Enter a valid JSON: %(reason)s.",
+                code="invalid",
+                params={"reason": unreadable_reason(exc)},
+            ) from exc
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """The submitted text, shown back as typed when it is not JSON Python can read."""
+        try:
+            return super().bound_data(data, initial)
+        except (ValueError, RecursionError):
+            return forms.fields.InvalidJSONInput(data)
+
     def clean(self, value: Any) -> Any:
         """JSON decoding, then the tree check."""
         data = super().clean(value)
         validate_tree(data, resolve_definitions(self.definitions))
         return data
+
+
+def unreadable_reason(exc: ValueError | RecursionError) -> str:
+    """Why JSON text could not be read, without repeating the value."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"a number has more than {sys.get_int_max_str_digits()} digits"
 
 
 class ConditionsField(models.JSONField):

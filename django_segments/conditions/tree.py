@@ -1,9 +1,10 @@
 """The typed, immutable condition tree produced by `django_segments.conditions.parse`.
 
 Nodes: `Leaf` (one condition), `Not` (negation), `All` and `Any` (groups). Every node
-offers the same four things: ``evaluate`` (Python, fails closed), ``as_q`` (one ``Q``),
-``sql_capable`` and ``encode`` (normalised JSON data). Trees are shared through the parse
-cache, so they are never mutated.
+offers the same things: ``evaluate`` (Python, fails closed), ``as_q`` / ``as_not_q`` (the
+rows where it is true / false, one ``Q`` each), ``sql_capable`` and ``encode`` (normalised
+JSON data). Both sides follow the three-valued logic of `django_segments.conditions.logic`.
+Trees are shared through the parse cache, so they are never mutated.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from django.db.models import Q
 
 from django_segments.conditions import compile as compiler
 from django_segments.conditions import evaluate as evaluator
+from django_segments.conditions import logic
 from django_segments.conditions.base import NOT, Condition
-from django_segments.conditions.evaluate import Truth
+from django_segments.conditions.logic import Truth
 
 
 class Node:
@@ -34,7 +36,20 @@ class Node:
         return self.truth(obj, context) is True
 
     def as_q(self, **context: Any) -> Q:
-        """The tree as one ``Q``; `PythonOnlyConditionError` if a condition has no SQL."""
+        """The rows where the tree is true, as one ``Q``.
+
+        `PythonOnlyConditionError` (at the first one, naming all) if a condition has no SQL.
+        """
+        compiler.require_sql(self.leaves())
+        return self.where(context, negated=False)
+
+    def as_not_q(self, **context: Any) -> Q:
+        """The rows where the tree is false (``NOT`` of the tree), as one ``Q``."""
+        compiler.require_sql(self.leaves())
+        return self.where(context, negated=True)
+
+    def where(self, context: dict[str, Any], *, negated: bool) -> Q:
+        """The rows where the node is true (false when ``negated``); no SQL check."""
         raise NotImplementedError
 
     def leaves(self) -> Iterator[Leaf]:
@@ -66,9 +81,11 @@ class Leaf(Node):
         """The condition's result, None if it raised (logged)."""
         return evaluator.run_condition(self.condition, self.path, obj, context)
 
-    def as_q(self, **context: Any) -> Q:
-        """The condition's ``as_q``."""
-        return compiler.condition_q(self.condition, self.path, context)
+    def where(self, context: dict[str, Any], *, negated: bool) -> Q:
+        """The condition's ``as_q``, or its ``as_not_q`` when negated."""
+        if negated:
+            return compiler.condition_not_q(self.condition, context)
+        return compiler.condition_q(self.condition, context)
 
     def leaves(self) -> Iterator[Leaf]:
         """This leaf."""
@@ -88,11 +105,11 @@ class Not(Node):
 
     def truth(self, obj: Any, context: dict[str, Any]) -> Truth:
         """Three-valued NOT of the child."""
-        return evaluator.negate(self.child.truth(obj, context))
+        return logic.negate(self.child.truth(obj, context))
 
-    def as_q(self, **context: Any) -> Q:
-        """``~child``."""
-        return ~self.child.as_q(**context)
+    def where(self, context: dict[str, Any], *, negated: bool) -> Q:
+        """The child with the negation flipped: its false rows, or its true rows."""
+        return self.child.where(context, negated=not negated)
 
     def leaves(self) -> Iterator[Leaf]:
         """The child's leaves."""
@@ -130,11 +147,12 @@ class AllOf(Group):
 
     def truth(self, obj: Any, context: dict[str, Any]) -> Truth:
         """Three-valued AND, short-circuiting on False."""
-        return evaluator.all_of(child.truth(obj, context) for child in self.children)
+        return logic.all_of(child.truth(obj, context) for child in self.children)
 
-    def as_q(self, **context: Any) -> Q:
-        """AND of the children; ``WHERE true`` when empty."""
-        return compiler.all_q(child.as_q(**context) for child in self.children)
+    def where(self, context: dict[str, Any], *, negated: bool) -> Q:
+        """AND of the children (``WHERE true`` when empty); negated: OR of their negations."""
+        parts = (child.where(context, negated=negated) for child in self.children)
+        return compiler.any_q(parts) if negated else compiler.all_q(parts)
 
 
 @dataclass(frozen=True)
@@ -145,8 +163,9 @@ class AnyOf(Group):
 
     def truth(self, obj: Any, context: dict[str, Any]) -> Truth:
         """Three-valued OR, short-circuiting on True."""
-        return evaluator.any_of(child.truth(obj, context) for child in self.children)
+        return logic.any_of(child.truth(obj, context) for child in self.children)
 
-    def as_q(self, **context: Any) -> Q:
-        """OR of the children; ``WHERE false`` when empty."""
-        return compiler.any_q(child.as_q(**context) for child in self.children)
+    def where(self, context: dict[str, Any], *, negated: bool) -> Q:
+        """OR of the children (``WHERE false`` when empty); negated: AND of their negations."""
+        parts = (child.where(context, negated=negated) for child in self.children)
+        return compiler.all_q(parts) if negated else compiler.any_q(parts)
