@@ -54,7 +54,8 @@ def test_changelist_shows_state_count_and_error(admin_client, members) -> None:
     assert '<td class="field-state">ok</td>' in content
     assert '<td class="field-state">failed</td>' in content
     assert "&#x27;create&#x27; is not a registered" in content
-    assert '<td class="field-member_count">1</td>' in content
+    members_url = reverse("admin:django_segments_usersegment_members", args=[ok.pk])
+    assert f'<td class="field-members_link"><a href="{members_url}">1</a></td>' in content
 
 
 @pytest.mark.django_db

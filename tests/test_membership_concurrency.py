@@ -68,7 +68,8 @@ _LOCK_HOLDER = (
 
 
 @transactional
-def test_concurrent_refreshes_of_one_segment_are_serialized(members) -> None:
+def test_concurrent_refreshes_of_one_segment_are_serialized(members, settings) -> None:
+    settings.SEGMENTS_SQL_EXTRA_FUNCTIONS = ["pg_sleep"]  # volatile: refused unless listed
     segment = make_segment(sql="SELECT id FROM memberapp_intmember, pg_sleep(0.2)")
     outcomes: list = []
     # Hold the segment's lock so that both refreshes are in flight at once, then let go.
@@ -99,7 +100,8 @@ def _raw_connection() -> psycopg.Connection:
 
 @transactional
 @pytest.mark.parametrize("victim", ["writer", "reader"])
-def test_refresh_terminated_midway_leaves_membership_intact(members, victim) -> None:
+def test_refresh_terminated_midway_leaves_membership_intact(members, victim, settings) -> None:
+    settings.SEGMENTS_SQL_EXTRA_FUNCTIONS = ["pg_sleep"]  # volatile: refused unless listed
     segment = make_segment(sql="SELECT id FROM memberapp_intmember WHERE level >= 5")
     segment.refresh()
     before = membership_rows(segment)

@@ -31,7 +31,6 @@ from django_segments.conditions.fields import ConditionsField
 from django_segments.exceptions import (
     ConditionError,
     NeverRefreshedError,
-    PythonOnlyConditionError,
     SegmentDefinitionError,
 )
 from django_segments.membership import members as member_ids
@@ -65,6 +64,16 @@ class UserSegmentQuerySet(models.QuerySet["UserSegment"]):
         if max_age is not None:
             condition |= Q(last_success__lt=timezone.now() - max_age)
         return self.filter(condition)
+
+    def due(self, now: datetime | None = None) -> UserSegmentQuerySet:
+        """Segments with a ``refresh_interval`` whose last attempt is that old at ``now``
+        (default: now), or that were never attempted; oldest attempt first."""
+        when = timezone.now() if now is None else now
+        next_due = F("last_attempt") + F("refresh_interval")
+        due = Q(refresh_interval__isnull=False) & (Q(last_attempt__isnull=True) | Q(next_due__lte=when))
+        return (
+            self.alias(next_due=next_due).filter(due).order_by(F("last_attempt").asc(nulls_first=True), "pk")
+        )
 
 
 class UserSegment(models.Model):
@@ -105,6 +114,19 @@ class UserSegment(models.Model):
     member_count = models.PositiveIntegerField(default=0, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     last_warnings = models.TextField(blank=True, editable=False)
+    refresh_interval = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="Scheduled refreshes (refresh_due) refresh this segment this long after its "
+        "last attempt, e.g. 01:00:00 for hourly. Empty: only when asked.",
+    )
+    refresh_queued_at = models.DateTimeField(
+        "refresh queued",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a refresh was queued that has not run yet.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -140,22 +162,20 @@ class UserSegment(models.Model):
 
     def has_definition(self) -> bool:
         """Whether any of the four definitions is given."""
-        return bool(self.sql.strip() or self.static_ids.strip() or self.method or self.conditions)
+        has_conditions = self.conditions is not None  # {} and [] are malformed, not absent
+        return bool(self.sql.strip() or self.static_ids.strip() or self.method or has_conditions)
 
     def conditions_q(self) -> Q | None:
-        """The conditions tree compiled to a ``Q`` on the member model (None if absent)."""
-        if not self.conditions:
+        """The conditions tree compiled to a ``Q`` on the member model (None if absent).
+
+        `ConditionError` for a malformed tree (``{}`` and ``[]`` included),
+        `PythonOnlyConditionError` naming each condition without SQL and its path.
+        """
+        if self.conditions is None:
             return None
         from django_segments.conditions import default_definitions, parse  # noqa: PLC0415
 
-        tree = parse(self.conditions, definitions=default_definitions())
-        if not tree.sql_capable:
-            msg = (
-                "These conditions can only be evaluated in Python, so they cannot define a "
-                "materialized segment."
-            )
-            raise PythonOnlyConditionError(msg)
-        return tree.as_q()
+        return parse(self.conditions, definitions=default_definitions()).as_q()
 
     def definition_problems(self) -> dict[str, Exception]:
         """Field name (or ``__all__``) -> exception for every invalid definition.

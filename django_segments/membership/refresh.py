@@ -100,6 +100,15 @@ def _lock(cursor: CursorWrapper, segment_id: int) -> datetime:
     return cursor.fetchone()[0]
 
 
+def try_lock(cursor: CursorWrapper, segment_id: int) -> bool:
+    """Take the segment's refresh lock if no other transaction holds it; never wait.
+
+    True when this transaction now holds it (a refresh in it takes it again at once).
+    """
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", _lock_key(segment_id))
+    return bool(cursor.fetchone()[0])
+
+
 class _Collector:
     """Builds the temporary table of selected member ids for one segment."""
 
@@ -407,7 +416,8 @@ def _live_checks(
         yield lambda: member_id in valid
     if segment.method:
         method = get_segment_method(segment.method)
-        yield lambda: method.queryset(base).filter(pk=member_id).exists()
+        # Through a subquery, as a refresh inlines it: the queryset may be sliced.
+        yield lambda: base.filter(pk=member_id, pk__in=method.queryset(base).values("pk")).exists()
     q = segment.conditions_q()
     if q is not None:
         yield lambda: base.filter(q).filter(pk=member_id).exists()

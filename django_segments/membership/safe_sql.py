@@ -2,10 +2,13 @@
 
 Layers, each sufficient against a different mistake (none relies on the others):
 
-1. `validate_sql` parses with pglast: exactly one plain ``SELECT``; no ``SELECT INTO``,
-   no ``FOR UPDATE/SHARE``, no data-modifying CTE, no setting/lock/file functions, and
-   the text must still parse once wrapped (a trailing ``;`` is dropped first). It exists
-   to give the admin a clear error; parsing is never the security boundary.
+1. `validate_sql` refuses a text over ``SEGMENTS_SQL_MAX_LENGTH`` characters before
+   parsing it, then parses with pglast: exactly one plain ``SELECT``; no ``SELECT INTO``,
+   no ``FOR UPDATE/SHARE``, no data-modifying CTE, no parameters (``$1``), no function
+   outside the allow-list of `django_segments.membership.sql_functions` (built-ins that
+   neither change state nor run SQL text); a trailing ``;`` is dropped, one followed by
+   comments refused. It exists to give the admin a clear error; parsing is never the
+   security boundary.
 2. The query runs on its own connection of ``SEGMENTS_EXEC_CONNECTION`` (a read-only
    login in production), inside ``BEGIN READ ONLY`` with ``statement_timeout`` and
    ``lock_timeout`` set locally, and the transaction is always rolled back, which also
@@ -20,8 +23,11 @@ NOTE - ``SET ROLE`` is not a boundary: a query may switch back with
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import re
+import threading
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 
 import pglast
 import psycopg
@@ -30,42 +36,21 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from pglast import ast, visitors
 
 from django_segments import conf
-from django_segments.exceptions import RefreshError, UnsafeSQLError
+from django_segments.exceptions import SegmentSQLError, UnsafeSQLError
+from django_segments.membership import replica, sql_functions
 
 #: Alias of the first output column of user SQL inside the wrapper.
 ID_COLUMN = "segments_member_id"
 
-_DENIED_FUNCTIONS = frozenset(
-    {
-        "set_config",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_notify",
-        "pg_stat_file",
-        "pg_stat_reset",
-        "nextval",
-        "setval",
-        "txid_current",
-        "pg_current_xact_id",
-    }
-)
-_DENIED_PREFIXES = (
-    "pg_advisory",
-    "pg_try_advisory",
-    "lo_",
-    "pg_read_",
-    "pg_ls_",
-    "pg_file_",
-    "dblink",
-    "query_to_xml",
-    "cursor_to_xml",
-    "table_to_xml",
-    "schema_to_xml",
-    "database_to_xml",
-)
 _WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
+
+#: Bytes of stack the parser thread gets per character the length cap allows. pglast
+#: builds its tree by recursion in C: the deepest tree per character (a chain of ``+``)
+#: took 182 bytes of stack per character, and an 8 MiB stack overflowed (ending the
+#: process) at 25,000 chained terms, 50 KB of text. 1 KiB is five times that.
+_STACK_PER_CHARACTER = 1024
+_MIN_STACK = 8 * 1024 * 1024
+_STACK_SIZE_LOCK = threading.Lock()
 
 
 class _Checker(visitors.Visitor):
@@ -73,6 +58,7 @@ class _Checker(visitors.Visitor):
 
     def __init__(self) -> None:
         self.problem: str | None = None
+        self.extra_functions = conf.sql_extra_functions()
 
     def _flag(self, problem: str) -> None:
         if self.problem is None:
@@ -85,10 +71,19 @@ class _Checker(visitors.Visitor):
             self._flag("FOR UPDATE / FOR SHARE locks rows; segment SQL may only read.")
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:  # noqa: N802
-        last = (node.funcname or ())[-1:]
-        name = str(getattr(last[0], "sval", "")).lower() if last else ""
-        if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_PREFIXES):
-            self._flag(f"function {name}() is not allowed in segment SQL.")
+        name = tuple(str(getattr(part, "sval", "")) for part in node.funcname or ())
+        if not sql_functions.is_allowed(name, self.extra_functions):
+            self._flag(
+                f"function {'.'.join(name)}() is not allowed in segment SQL: only PostgreSQL's "
+                "built-in functions that neither change state nor run SQL text may be called "
+                "(name functions of your own or of an extension in SEGMENTS_SQL_EXTRA_FUNCTIONS)."
+            )
+
+    def visit_ParamRef(self, ancestors: object, node: ast.ParamRef) -> None:  # noqa: N802
+        self._flag(
+            f"${node.number} is a parameter, and segment SQL is run without any: write the "
+            "value into the SQL itself."
+        )
 
     def visit(self, ancestors: object, node: object) -> None:
         if isinstance(node, _WRITES):
@@ -97,32 +92,78 @@ class _Checker(visitors.Visitor):
 
 
 def validate_sql(sql: str) -> None:
-    """Raise `UnsafeSQLError` unless ``sql`` is exactly one read-only ``SELECT``."""
-    sql = strip_terminator(sql or "")
+    """Raise `UnsafeSQLError` unless ``sql`` is exactly one read-only ``SELECT`` that calls
+    only allowed functions, has no parameters and is at most ``SEGMENTS_SQL_MAX_LENGTH``
+    characters long."""
+    if not isinstance(sql, str):
+        msg = f"Segment SQL must be a string; got {type(sql).__name__}."
+        raise UnsafeSQLError(msg)
+    limit = conf.sql_max_length()
+    if len(sql) > limit:
+        msg = (
+            f"The SQL is {len(sql):,} characters long; segment SQL may have at most {limit:,} "
+            "(SEGMENTS_SQL_MAX_LENGTH). Give long lists of ids as static ids."
+        )
+        raise UnsafeSQLError(msg)
+    sql = strip_terminator(sql)
     if not sql:
         raise UnsafeSQLError("The SQL definition is empty.")
+    problem = _on_parser_thread(_problem, sql, stack=max(_MIN_STACK, limit * _STACK_PER_CHARACTER))
+    if problem:
+        raise UnsafeSQLError(problem)
+
+
+def _problem(sql: str) -> str | None:
+    """The first reason ``sql`` (non-empty, without a terminator) is refused, or None."""
     try:
         statements = pglast.parse_sql(sql)
     except pglast.parser.ParseError as exc:
-        msg = f"The SQL does not parse: {exc}"
-        raise UnsafeSQLError(msg) from exc
+        return f"The SQL does not parse: {exc}"
     if len(statements) != 1:
-        msg = f"Write exactly one SELECT statement; found {len(statements)} statements."
-        raise UnsafeSQLError(msg)
+        return f"Write exactly one SELECT statement; found {len(statements)} statements."
     statement = statements[0].stmt
     if not isinstance(statement, ast.SelectStmt):
-        kind = type(statement).__name__.removesuffix("Stmt")
-        msg = f"Write a SELECT statement; found {kind}."
-        raise UnsafeSQLError(msg)
+        return f"Write a SELECT statement; found {type(statement).__name__.removesuffix('Stmt')}."
+    if statements[0].stmt_len:
+        # The statement ends before the text: a ";" is left, with comments after it.
+        return "The SQL cannot be used as a subquery: remove the ';' before the trailing comment."
     checker = _Checker()
     checker(statements[0])
-    if checker.problem:
-        raise UnsafeSQLError(checker.problem)
-    try:
-        pglast.parse_sql(wrap_ids(sql, "bigint"))
-    except pglast.parser.ParseError as exc:
-        msg = f"The SQL cannot be used as a subquery (remove trailing comments): {exc}"
-        raise UnsafeSQLError(msg) from exc
+    return checker.problem
+
+
+def _on_parser_thread(fn: Callable[[str], str | None], sql: str, *, stack: int) -> str | None:
+    """``fn(sql)`` on a thread of its own with a ``stack`` of that many bytes.
+
+    The caller's thread may have a small stack (3,000 chained terms, 6 KB of text,
+    overflowed one of 1 MiB): the parse and the tree's traversal run where the deepest
+    tree a text within the length cap can produce fits. The stack is virtual memory,
+    used only as deep as the tree goes.
+
+    NOTE - ``threading.stack_size`` applies to threads created after it, by anyone: the
+    lock keeps two checks from resetting each other's size; another thread started in
+    that instant gets the larger stack, which costs it nothing.
+    """
+    outcome: list[str | None] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(fn(sql))
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    with _STACK_SIZE_LOCK:
+        previous = threading.stack_size(stack)
+        try:
+            thread = threading.Thread(target=run, name="django-segments-sql-check", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def strip_terminator(sql: str) -> str:
@@ -158,33 +199,81 @@ def wrap_contains(sql: str, pk_type: str) -> str:
     )
 
 
+#: True inside `django_segments.testing.segment_sql_on_writer`: user SQL runs on the
+#: writer's own connection (for tests, whose rows other connections cannot see).
+ON_WRITER: ContextVar[bool] = ContextVar("django_segments_sql_on_writer", default=False)
+_TEST_SAVEPOINT = "django_segments_sql"
+
+
 @contextmanager
 def read_only_session(alias: str | None = None) -> Iterator[psycopg.Connection]:
     """A fresh connection of the exec alias inside ``BEGIN READ ONLY`` with timeouts.
 
     The connection is private to the caller (never the thread's shared one, so it cannot
-    be the writer's), rolled back and closed on exit.
+    be the writer's), rolled back and closed on exit. Under `ON_WRITER` it is the
+    writer's own connection instead, in a read-only savepoint rolled back on exit.
     """
+    if ON_WRITER.get():
+        with _on_writer() as writer:
+            yield writer
+        return
     wrapper = connections.create_connection(alias or conf.exec_connection())
     try:
         wrapper.ensure_connection()
         raw: psycopg.Connection = wrapper.connection
         raw.autocommit = True
+        replica.wait_for_writer(raw)  # a standby first replays what the writer committed
         with psycopg.Cursor(raw) as cursor:
             cursor.execute("BEGIN TRANSACTION READ ONLY")
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true), "
-                "set_config('lock_timeout', %s, true), "
-                "set_config('idle_in_transaction_session_timeout', %s, true)",
-                [
-                    str(conf.statement_timeout_ms()),
-                    str(conf.lock_timeout_ms()),
-                    str(conf.statement_timeout_ms()),
-                ],
-            )
+            _set_timeouts(cursor)
         yield raw
     finally:
         _discard(wrapper)
+
+
+def _set_timeouts(cursor: psycopg.Cursor) -> None:
+    """``statement_timeout``, ``lock_timeout`` and the idle-in-transaction timeout, local
+    to the (sub)transaction."""
+    cursor.execute(
+        "SELECT set_config('statement_timeout', %s, true), "
+        "set_config('lock_timeout', %s, true), "
+        "set_config('idle_in_transaction_session_timeout', %s, true)",
+        [str(conf.statement_timeout_ms()), str(conf.lock_timeout_ms()), str(conf.statement_timeout_ms())],
+    )
+
+
+@contextmanager
+def _on_writer() -> Iterator[psycopg.Connection]:
+    """The writer's connection in a read-only savepoint (inside a transaction) or a
+    read-only transaction (outside one), with the timeouts, always rolled back.
+
+    NOTE - PostgreSQL lets a subtransaction become read-only (not the reverse), and undoes
+    the settings made in it when it is rolled back.
+    """
+    from django_segments.membership.refresh import writer_alias  # noqa: PLC0415 - cycle
+
+    connection = connections[writer_alias()]
+    connection.ensure_connection()
+    raw: psycopg.Connection = connection.connection
+    # Django leaves autocommit on outside atomic blocks; inside one, psycopg has begun
+    # (or will begin) the transaction, and a savepoint nests in it.
+    begin, end = (
+        ("BEGIN TRANSACTION READ ONLY", ["ROLLBACK"])
+        if raw.autocommit
+        else (
+            f"SAVEPOINT {_TEST_SAVEPOINT}",
+            [f"ROLLBACK TO SAVEPOINT {_TEST_SAVEPOINT}", f"RELEASE SAVEPOINT {_TEST_SAVEPOINT}"],
+        )
+    )
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(begin)
+        try:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            _set_timeouts(cursor)
+            yield raw
+        finally:
+            for statement in end:
+                cursor.execute(statement)
 
 
 def _discard(wrapper: BaseDatabaseWrapper) -> None:
@@ -196,19 +285,96 @@ def _discard(wrapper: BaseDatabaseWrapper) -> None:
     wrapper.close()
 
 
-def _failure(exc: psycopg.Error) -> RefreshError:
-    detail = exc.diag.message_primary or str(exc).strip()
-    return RefreshError(f"Segment SQL failed: {detail}")
+#: SQLSTATE classes whose message is shown when the error points into the SQL (it has a
+#: position): Postgres raised it while it parsed and analysed the text, so the message
+#: quotes only that text and names from the catalog. Without a position the same codes
+#: come from running the query: ``'<a value>'::regclass`` fails with 42P01, relation
+#: "<the value>" does not exist, ``current_setting(<a value>)`` with 42704.
+_LOCATED_CLASSES = frozenset({"42", "0A"})
+#: SQLSTATE classes and codes whose message Postgres writes from fixed text, names of
+#: catalog objects and settings only: connection (08), cardinality (21), transaction
+#: state (25, e.g. read-only), rollback (40: serialization failure, deadlock),
+#: resources (53), operator intervention (57: timeouts, cancel), 42501 (permission
+#: denied for <object>), 55P03 (lock not available, lock timeout), 22012 (always
+#: "division by zero"; the rest of class 22 quotes values).
+_FIXED_CLASSES = frozenset({"08", "21", "25", "40", "53", "57"})
+_FIXED_CODES = frozenset({"22012", "42501", "55P03"})
+
+
+def _failure(exc: psycopg.Error, query: str, sql: str | None = None) -> SegmentSQLError:
+    """The error to report for ``exc``, raised by ``query`` (a wrapper around ``sql``).
+
+    Every message not listed above, and every message raised inside a function, is
+    replaced by its SQLSTATE and class: data errors (22: ``invalid input syntax for type
+    integer: "<a value>"``), errors of files, functions and extensions (58, 38, P0, HV,
+    XX) and the rest may quote what the query read. DETAIL and CONTEXT lines are never
+    kept (they quote keys and values); HINT only with a located message. The full error
+    stays the exception's ``__cause__``.
+    """
+    diag = exc.diag
+    code = diag.sqlstate
+    if not code:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return SegmentSQLError(f"Segment SQL failed: the connection failed ({first})", sqlstate=None)
+    start = query.index("\n") + 1  # the wrappers put the user SQL on the lines after the first
+    user_sql = query[start : query.rindex("\n)")] if sql is None else sql
+    position = _position(diag.statement_position, start, len(user_sql))
+    where = _where(user_sql, position)
+    name = f"SQLSTATE {code} {_condition(code)}"
+    located = code[:2] in _LOCATED_CLASSES and bool(diag.statement_position)
+    # CONTEXT is set when the error came from inside a function (or the SQL one ran),
+    # whose code may raise any SQLSTATE with any message: RAISE ... USING ERRCODE.
+    fixed = code[:2] in _FIXED_CLASSES or code in _FIXED_CODES
+    if (located or fixed) and not diag.context:
+        hint = f" Hint: {diag.message_hint}" if located and diag.message_hint else ""
+        message = f"Segment SQL failed: {diag.message_primary} ({name}){where}.{hint}"
+    else:
+        message = (
+            f"Segment SQL failed with {name} (class {code[:2]}, {_condition(code[:2] + '000')})"
+            f"{where}; the database's message is not shown, as it may quote values the query read."
+        )
+    return SegmentSQLError(message, sqlstate=code, position=position)
+
+
+def _position(statement_position: str | None, start: int, length: int) -> int | None:
+    """1-based character of the user SQL that a 1-based ``statement_position`` of the
+    wrapped query points at; None outside the user SQL."""
+    if not statement_position:
+        return None
+    position = int(statement_position) - start
+    return position if 1 <= position <= length else None
+
+
+def _where(sql: str, position: int | None) -> str:
+    if position is None:
+        return ""
+    line = sql.count("\n", 0, position - 1) + 1
+    column = position - (sql.rfind("\n", 0, position - 1) + 1)
+    return f", at line {line}, column {column} of the SQL"
+
+
+def _condition(code: str) -> str:
+    """PostgreSQL's condition name of ``code``, e.g. ``invalid_text_representation``."""
+    try:
+        cls_name = psycopg.errors.lookup(code).__name__
+    except KeyError:
+        return "unknown_condition"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name.rstrip("_")).lower()
 
 
 def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[str]]:
-    """Run validated ``sql`` on the exec connection; yield batches of member ids (text).
+    """Validate ``sql`` and run it on the exec connection; yield batches of member ids (text).
 
     Rows arrive in chunks of ``batch_size`` (libpq chunked-rows mode) from one statement,
-    so ``statement_timeout`` bounds the whole query and memory stays flat.
+    so ``statement_timeout`` bounds the whole query and memory stays flat. Under
+    `ON_WRITER` every batch is read before this returns: the caller's next statement on
+    the writer's connection (a refresh's ``COPY``) must not start while the query runs.
     """
     validate_sql(sql)
-    yield from _stream(wrap_ids(strip_terminator(sql), pk_type), batch_size)
+    batches = _stream(wrap_ids(strip_terminator(sql), pk_type), batch_size)
+    if ON_WRITER.get():
+        return (batch for batch in list(batches))
+    return batches
 
 
 def _stream(query: str, batch_size: int) -> Generator[list[str]]:
@@ -223,17 +389,17 @@ def _stream(query: str, batch_size: int) -> Generator[list[str]]:
             if batch:
                 yield batch
     except psycopg.Error as exc:
-        raise _failure(exc) from exc
+        raise _failure(exc, query) from exc
 
 
 def contains(sql: str, member_id: str, *, pk_type: str) -> bool:
     """Whether validated ``sql`` returns ``member_id``, run like a refresh but for one id."""
     validate_sql(sql)
+    query = wrap_contains(strip_terminator(sql), pk_type)
     try:
         with read_only_session() as raw, psycopg.Cursor(raw) as cursor:
-            query = wrap_contains(strip_terminator(sql), pk_type)
             cursor.execute(query, [member_id], prepare=True)
             row = cursor.fetchone()
     except psycopg.Error as exc:
-        raise _failure(exc) from exc
+        raise _failure(exc, query, strip_terminator(sql)) from exc
     return bool(row and row[0])

@@ -76,7 +76,13 @@ def database_url() -> str:
 
 def database_settings(**extra: Any) -> dict[str, Any]:
     """A ``DATABASES["default"]`` entry for `database_url()`; ``extra`` keys override."""
-    params = conninfo_to_dict(database_url())
+    return settings_for_url(database_url(), **extra)
+
+
+def settings_for_url(url: str, **extra: Any) -> dict[str, Any]:
+    """A ``DATABASES`` entry for the libpq URL ``url``: its parameters other than database,
+    user, password, host and port go to ``OPTIONS``; ``extra`` keys override."""
+    params = conninfo_to_dict(url)
     options: dict[str, Any] = {}
     config: dict[str, Any] = {
         "ENGINE": "django.db.backends.postgresql",

@@ -3,11 +3,16 @@
 Refreshes each selected segment in its own transaction, in priority order, with a
 progress bar, then prints a summary table. A failing segment is recorded as failed and
 the command goes on with the next one; the exit status is non-zero if any failed.
+
+Verbosity: ``-v0`` prints only the final error naming the failed segments; ``-v1`` (the
+default) adds the progress bar and the table; ``-v2`` adds the traceback of each failure
+on stderr. The library's log (logger ``django_segments.membership``) always has it.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +30,8 @@ class Command(BaseCommand):
     """Refresh user segments."""
 
     help = "Refresh user segments: the given slugs, --all of them, or the --stale ones."
+    #: ``--verbosity`` of the running command (0: errors only, 1: progress and table, 2: tracebacks).
+    verbosity = 1
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Slugs, ``--all``, ``--stale``, ``--max-age``."""
@@ -45,21 +52,27 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Select, refresh each with progress, print the summary, fail if any failed."""
+        self.verbosity = int(options["verbosity"])
         segments = list(self._select(options))
         if not segments:
-            self.stdout.write("No segments to refresh.")
+            self._say("No segments to refresh.")
             return
         rows = []
         for index, segment in enumerate(segments):
             self._progress(index, len(segments), segment.slug)
             rows.append(self._refresh(segment))
         self._progress(len(segments), len(segments), "done")
-        self.stdout.write("")
-        self._table(rows)
-        failed = sum(1 for row in rows if row[1] == "failed")
+        if self.verbosity >= 1:
+            self.stdout.write("")
+            self._table(rows)
+        failed = [row[0] for row in rows if row[1] == "failed"]
         if failed:
-            msg = f"{failed} of {len(rows)} segment(s) failed; see the table above."
-            raise CommandError(msg)
+            msg = f"{len(failed)} of {len(rows)} segment(s) failed: {', '.join(failed)}"
+            raise CommandError(msg + ("; see the table above." if self.verbosity >= 1 else ""))
+
+    def _say(self, line: str) -> None:
+        if self.verbosity >= 1:
+            self.stdout.write(line)
 
     def _select(self, options: dict[str, Any]) -> QuerySet[UserSegment]:
         slugs: list[str] = options["slugs"]
@@ -85,7 +98,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             result = segment.refresh()
-        except RefreshError:
+        except RefreshError as exc:
+            if self.verbosity >= 2:
+                self._traceback(segment, exc.__cause__ or exc)
             seconds = f"{time.monotonic() - started:.2f}"
             error = segment.last_error.splitlines()[0][:60] if segment.last_error else ""
             return (segment.slug, "failed", str(segment.member_count), "", "", seconds, error)
@@ -99,10 +114,14 @@ class Command(BaseCommand):
             "",
         )
 
+    def _traceback(self, segment: UserSegment, error: BaseException) -> None:
+        lines = traceback.format_exception(error)
+        self.stderr.write(f"Refresh of segment {segment.slug!r} failed:\n{''.join(lines)}", ending="")
+
     def _progress(self, done: int, total: int, label: str) -> None:
         filled = BAR_WIDTH * done // total
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        self.stdout.write(f"[{bar}] {done}/{total} {label}")
+        self._say(f"[{bar}] {done}/{total} {label}")
 
     def _table(self, rows: list[tuple[str, ...]]) -> None:
         widths = [max(len(str(cell)) for cell in column) for column in zip(HEADERS, *rows, strict=True)]
