@@ -65,13 +65,15 @@ typecheck: $(STAMP)  ## Type-check the package with mypy and django-stubs
 	$(BIN)/mypy
 
 .PHONY: sql
-sql: $(STAMP)  ## Regenerate the checked-in DDL under sql/
+sql: $(STAMP)  ## Regenerate the checked-in SQL under sql/ (DDL, operation statements) and the list of functions segment SQL may call
 	$(BIN)/python -m tests.generate_sql
+	$(BIN)/python -m tests.generate_functions
 
 .PHONY: docs
-docs:  ## Build the documentation strictly into site/
+docs:  ## Build the documentation strictly into site/ (and check it loads nothing from elsewhere)
 	$(MAKE) EXTRAS=test,dev,embedded,docs venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python -m tests.site_assets site
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and build output

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-AREAS = ("ranges", "bulk", "conditions", "memory", "membership")
+AREAS = ("ranges", "bulk", "conditions", "memory", "membership", "scaling", "partitioning")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 

@@ -12,28 +12,26 @@ from typing import Any
 import pglast
 from django.db import connection
 
-#: Transaction control that only exists because the harness wraps operations in a
-#: transaction it rolls back (a top-level call would use BEGIN/COMMIT, not statements).
-SAVEPOINT_STATEMENT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.IGNORECASE)
+#: Transaction control: an operation's own frame (``SAVEPOINT`` ... ``RELEASE``, or
+#: ``BEGIN`` ... ``COMMIT``), which travels in its strings; not counted as statements.
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
-#: A savepoint sent in front of the statements of a string (it costs no round trip).
-HELD_SAVEPOINT = re.compile(r'^\s*SAVEPOINT "[^"]+";\s*', re.IGNORECASE)
+
+def statements(sql: str) -> list[str]:
+    """The SQL statements one string holds (split with pglast's scanner, so a semicolon
+    inside a literal does not split), transaction control left out."""
+    return [part for part in pglast.split(sql, with_parser=False) if not TRANSACTION_CONTROL.match(part)]
 
 
 def payload(sql: str) -> str | None:
-    """``sql`` without savepoints in front; None when it is only savepoint handling."""
-    rest = HELD_SAVEPOINT.sub("", sql)
-    return None if SAVEPOINT_STATEMENT.match(rest) else rest
-
-
-#: A driver placeholder (``%s``, ``%(name)s``); `statement_count` parses ``$1`` instead.
-_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?s")
+    """``sql`` without its transaction control statements; None when it is only that."""
+    rest = statements(sql)
+    return "; ".join(rest) if rest else None
 
 
 def statement_count(sql: str) -> int:
-    """How many SQL statements ``sql`` holds: one execute may send several, separated by
-    semicolons (parsed with pglast, so a semicolon inside a literal does not count)."""
-    return len(pglast.split(_PLACEHOLDER.sub("$1", sql).replace("%%", "%")))
+    """How many SQL statements ``sql`` holds, transaction control left out."""
+    return len(statements(sql))
 
 
 class StatementLog:
@@ -48,13 +46,13 @@ class StatementLog:
 
     @property
     def round_trips(self) -> int:
-        """Strings sent (each one round trip), other than savepoint handling."""
+        """Strings sent (each one round trip), other than those of transaction control only."""
         return sum(1 for sql in self.statements if payload(sql) is not None)
 
     @property
     def count(self) -> int:
         """SQL statements in those strings."""
-        return sum(statement_count(rest) for sql in self.statements if (rest := payload(sql)) is not None)
+        return sum(statement_count(sql) for sql in self.statements)
 
 
 @contextmanager

@@ -12,5 +12,7 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register system checks and signal receivers."""
-        from django_segments import checks  # noqa: F401, PLC0415 - registers checks
+        """Register system checks; make ``makemigrations`` add the btree_gist dependency."""
+        from django_segments import autodetector, checks  # noqa: F401, PLC0415 - registers checks
+
+        autodetector.install()

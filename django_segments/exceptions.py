@@ -7,7 +7,9 @@ exclusion constraint, a constraint trigger) are translated into these types by
 
 from __future__ import annotations
 
-from django.db import IntegrityError
+from typing import ClassVar
+
+from django.db import IntegrityError, OperationalError
 
 
 class SegmentsError(Exception):
@@ -33,8 +35,11 @@ class InvalidRangeFieldNameError(RangeConfigurationError):
     """A range field name collides with a reserved name or does not exist."""
 
 
-class SegmentRelationshipError(RangeConfigurationError):
-    """`SegmentConfig.span_model` is missing, not a span model, or related wrongly."""
+class SegmentRelationshipError(IncorrectSubclassError):
+    """`SegmentConfig.span_model` is missing, not a span model, or related wrongly.
+
+    An `IncorrectSubclassError`, the type the range-based reference design raises for
+    these cases."""
 
 
 # --- Ranges: values and operations -----------------------------------------------------
@@ -117,9 +122,73 @@ class RefreshError(SegmentsError):
     """A refresh failed; the previous membership is untouched."""
 
 
+class SegmentSQLError(RefreshError):
+    """The database refused or stopped user-written segment SQL while running it.
+
+    The message names the SQLSTATE and its class; the database's own message and the
+    position in the SQL are kept only where they cannot quote values the query read
+    (see the security model in the docs). ``sqlstate`` is the code (None when the
+    connection failed without one); ``position`` the 1-based character of the SQL the
+    error points at, or None.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None, position: int | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.position = position
+
+
 class NeverRefreshedError(SegmentsError):
     """Membership of a user segment was asked before its first successful refresh."""
 
 
 class UnregisteredMethodError(SegmentDefinitionError):
     """A manager-method definition names a method that is not registered."""
+
+
+# --- Concurrency -----------------------------------------------------------------------
+
+
+class RetryableTransactionError(SegmentsError, OperationalError):
+    """Postgres rolled the statement back because of a concurrent transaction; nothing it
+    wrote remains. Run the whole transaction again (its snapshot or its locks were the
+    problem, so a retry of the one statement inside it can fail the same way).
+
+    Also a Django ``OperationalError``, as the database error it replaces.
+    """
+
+    sqlstate: ClassVar[str] = ""
+
+
+class SerializationFailureError(RetryableTransactionError):
+    """SQLSTATE 40001: under REPEATABLE READ or SERIALIZABLE, a concurrent transaction
+    changed what this one read."""
+
+    sqlstate = "40001"
+
+
+class DeadlockError(RetryableTransactionError):
+    """SQLSTATE 40P01: this transaction and another waited for each other's locks; Postgres
+    stopped this one."""
+
+    sqlstate = "40P01"
+
+
+_RETRYABLE: dict[str, type[RetryableTransactionError]] = {
+    cls.sqlstate: cls for cls in (SerializationFailureError, DeadlockError)
+}
+
+
+def retryable(exc: OperationalError) -> OperationalError:
+    """The typed error for a serialization failure or a deadlock (``exc`` is Django's error,
+    caused by psycopg's), else ``exc`` itself."""
+    if isinstance(exc, RetryableTransactionError):
+        return exc
+    cause = exc.__cause__
+    cls = _RETRYABLE.get(getattr(cause, "sqlstate", None) or "")
+    if cls is None:
+        return exc
+    primary = getattr(getattr(cause, "diag", None), "message_primary", None) or str(exc).strip()
+    error = cls(f"{primary} (SQLSTATE {cls.sqlstate}); run the whole transaction again")
+    error.__cause__ = exc
+    return error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+#: Where screenshots are kept: ``SEGMENTS_E2E_ARTIFACTS``, else ``tests/artifacts/`` in the
+#: checkout (ignored by git; CI keeps the checkout, so they stay with the run).
+ARTIFACTS = Path(os.environ.get("SEGMENTS_E2E_ARTIFACTS") or Path(__file__).resolve().parent / "artifacts")
 
 #: Module marks: e2e, skipped with a clear reason where the browser cannot run.
 MARKS = [
@@ -44,7 +47,7 @@ def browser_page(monkeypatch: pytest.MonkeyPatch, *, width: int, height: int) ->
     # NOTE - Playwright's sync API runs an event loop in this thread, so Django refuses
     # ORM calls here unless told otherwise; the test's own queries are synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -68,3 +71,14 @@ def login(page: Any, base: str, next_url: str) -> None:
     page.fill("#id_password", "e2e-password")
     page.click("input[type=submit]")
     page.wait_for_url(f"**{next_url}")
+
+
+def screenshot(page: Any, name: str, capsys: pytest.CaptureFixture[str]) -> Path:
+    """Save a full-page screenshot as ``ARTIFACTS/<name>.png`` and print its path (past
+    pytest's capture, so it shows in the test run's output)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    with capsys.disabled():
+        print(f"\nscreenshot: {target}")
+    return target

@@ -1,5 +1,9 @@
 """Settings of the test suite: embedded PostgreSQL 18 unless DATABASE_URL is set."""
 
+from importlib.util import find_spec
+
+import django
+
 from django_segments.testing import database_settings
 
 SECRET_KEY = "tests-only-not-secret"
@@ -27,6 +31,17 @@ INSTALLED_APPS = [
     "tests.memberapp",
     "tests.condapp",
 ]
+
+# Django's tasks framework (the backport on 5.2) with the database queue the worker tests
+# run db_worker on (tests/test_scaling_workers.py); "default" runs tasks at once, as
+# Django's own default does.
+if find_spec("django_tasks_db"):
+    INSTALLED_APPS += [*([] if django.VERSION >= (6, 0) else ["django_tasks"]), "django_tasks_db"]
+    _IMMEDIATE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+    TASKS = {
+        "default": {"BACKEND": f"{_IMMEDIATE}.backends.immediate.ImmediateBackend"},
+        "db": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []},
+    }
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

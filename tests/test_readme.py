@@ -1,6 +1,7 @@
 """The README's promises: its Python code blocks run, and the ``make`` targets it names exist.
 
-The quick start of the docs (``docs/quickstart.md``) is run the same way.
+The quick start of the docs (``docs/quickstart.md``) is followed step by step in a new
+project with the built wheel by ``tests/test_packaging.py``.
 
 The code blocks run in a subprocess (a model class cannot be defined twice in one
 process) against the test database: each block runs in turn in one namespace that is
@@ -22,7 +23,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MAKEFILE = ROOT / "Makefile"
-DOCS_QUICKSTART = ROOT / "docs" / "quickstart.md"
 #: The module the README's models pretend to live in (so their app is the test app).
 MODULE = "tests.testapp.readme_quickstart"
 
@@ -78,13 +78,74 @@ def run_blocks(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", [README, DOCS_QUICKSTART], ids=["README.md", "docs/quickstart.md"])
-def test_python_blocks_run(path: Path) -> None:
-    blocks = python_blocks(path.read_text())
-    assert blocks, f"{path.name} has no ```python blocks"
-    result = run_blocks(path)
+def test_python_blocks_run() -> None:
+    blocks = python_blocks(README.read_text())
+    result = run_blocks(README)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ran {len(blocks)} python block(s)" in result.stdout
+
+
+def test_the_readme_says_how_to_install_and_which_database() -> None:
+    """No release exists yet: the README must not send readers to PyPI alone."""
+    text = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "pip install /path/to/django-segments" in text
+    assert "python -m pip wheel --no-deps --wheel-dir dist ." in text
+    assert '"ENGINE": "django.db.backends.postgresql"' in text
+    assert "(docs/quickstart.md)" in text
+
+
+# --- the docs site serves no external assets ----------------------------------------------
+
+
+def test_the_docs_theme_loads_no_web_fonts() -> None:
+    """mkdocs-material links Google Fonts unless ``font: false``."""
+    theme = (ROOT / "mkdocs.yml").read_text().split("\ntheme:\n", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"^  font: false$", theme, re.MULTILINE), theme
+
+
+def test_make_docs_checks_the_built_site_for_external_assets() -> None:
+    recipe = MAKEFILE.read_text().split("\ndocs:", 1)[1].split("\n\n", 1)[0]
+    assert "mkdocs build --strict" in recipe
+    assert "-m tests.site_assets site" in recipe.split("mkdocs build --strict", 1)[1]
+
+
+def test_the_site_check_finds_what_a_page_would_fetch_from_another_host() -> None:
+    from tests.site_assets import css_externals, html_externals
+
+    page = """<html><head>
+    <link rel="preconnect" href="https://fonts.gstatic.com" crossorigin>
+    <link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">
+    <link rel="stylesheet" href="../assets/stylesheets/main.css">
+    <script src="//cdn.example.org/lib.js"></script><script src="assets/app.js"></script>
+    <style>body { background: url('https://img.example.org/bg.png') }</style>
+    </head><body>
+    <img srcset="a.png 1x, https://img.example.org/b.png 2x" src="a.png">
+    <div style="background-image: url(http://img.example.org/c.png)"></div>
+    <a href="https://example.org/a-link-is-not-an-asset">read more</a>
+    </body></html>"""
+    assert html_externals(page) == [
+        "<link href=https://fonts.gstatic.com>",
+        "<link href=https://fonts.googleapis.com/css?family=Roboto>",
+        "<script src=//cdn.example.org/lib.js>",
+        "<style> https://img.example.org/bg.png",
+        "<img srcset=https://img.example.org/b.png>",
+        "<div style> http://img.example.org/c.png",
+    ]
+    css = """@import "https://fonts.example.org/x.css"; @import 'local.css';
+    .a { background: url("data:image/svg+xml;charset=utf-8,<svg xmlns='http://www.w3.org/2000/svg'/>") }
+    .b { background: url(https://img.example.org/d.png) } .c { background: url(../img/e.png) }"""
+    assert css_externals(css) == ["https://fonts.example.org/x.css", "https://img.example.org/d.png"]
+
+
+def test_the_site_check_fails_on_a_site_with_an_external_asset(tmp_path, capsys) -> None:
+    from tests.site_assets import main
+
+    (tmp_path / "index.html").write_text('<link rel="stylesheet" href="https://fonts.googleapis.com/css">')
+    assert main([str(tmp_path)]) == 1
+    assert "index.html: <link href=https://fonts.googleapis.com/css>" in capsys.readouterr().err
+    (tmp_path / "index.html").write_text('<link rel="stylesheet" href="assets/main.css">')
+    assert main([str(tmp_path)]) == 0
+    assert main([str(tmp_path / "missing")]) == 2
 
 
 # --- the subprocess ------------------------------------------------------------------------
