@@ -127,6 +127,13 @@ class UserSegment(models.Model):
         editable=False,
         help_text="When a refresh was queued that has not run yet.",
     )
+    archived_at = models.DateTimeField(
+        "archived",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When archive() closed every membership; an archived segment is never refreshed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
