@@ -138,6 +138,13 @@ class SegmentSQLError(RefreshError):
         self.position = position
 
 
+class InvalidMemberError(SegmentsError, TypeError, ValueError):
+    """A value passed as a member is neither a saved instance of ``SEGMENTS_MEMBER_MODEL``
+    nor a valid primary key of it (``None``, an object of another model, text that is no
+    key). The message names the argument and the type it got, never the value itself.
+    """
+
+
 class NeverRefreshedError(SegmentsError):
     """Membership of a user segment was asked before its first successful refresh."""
 

@@ -348,7 +348,7 @@ def test_unsaved_members_are_never_members(settings, django_assert_num_queries) 
 def test_member_of_another_model_is_a_type_error(int_members) -> None:
     segment = make_segment(static_ids="1")
     segment.refresh()
-    with pytest.raises(TypeError, match=r"Expected a memberapp\.IntMember"):
+    with pytest.raises(TypeError, match=r"The member must be a memberapp\.IntMember"):
         segment.has_member(UuidMember.objects.create(email="u@example.org"))
 
 

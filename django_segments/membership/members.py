@@ -20,9 +20,9 @@ from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_segments import conf
-from django_segments.exceptions import SegmentDefinitionError
+from django_segments.exceptions import InvalidMemberError, SegmentDefinitionError
 
-_INTEGER = re.compile(r"-?\d+")
+_INTEGER = re.compile(r"-?[0-9]+")
 _DB_TYPE = re.compile(r"[a-z][a-z0-9 _(),]*")
 _SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -54,9 +54,13 @@ def canonical_id(model: type[models.Model], value: Any) -> str:
     """The text stored in ``Membership.member_id`` for primary-key value ``value``.
 
     Raises `django.core.exceptions.ValidationError` for a value that is not a valid key.
+    Text keys are ASCII: ``int()`` and ``uuid.UUID()`` would also read the digits of other
+    scripts (Arabic-Indic, fullwidth) as ASCII ones.
     """
     pk = model._meta.pk
     assert pk is not None  # noqa: S101
+    if isinstance(value, str) and not value.isascii():
+        raise ValidationError("A primary key is written in ASCII characters.")
     if isinstance(pk, models.IntegerField) and not _INTEGER.fullmatch(str(value).strip()):
         raise ValidationError(f"{value!r} is not an integer.")
     python_value = pk.to_python(value)
@@ -67,15 +71,23 @@ def canonical_id(model: type[models.Model], value: Any) -> str:
 
 
 def member_id_of(model: type[models.Model], member: Any) -> str | None:
-    """Canonical id of a member instance or primary-key value; None for an unsaved instance."""
+    """Canonical id of a member instance or primary-key value; None for an unsaved instance.
+
+    `InvalidMemberError` for anything else; its message names the type, not the value.
+    """
+    expected = f"a {model._meta.label} (SEGMENTS_MEMBER_MODEL) or its primary key"
     if isinstance(member, models.Model):
         if not isinstance(member, model):
-            msg = f"Expected a {model._meta.label} (SEGMENTS_MEMBER_MODEL); got {member!r}."
-            raise TypeError(msg)
+            msg = f"The member must be {expected}; got a {member._meta.label} ({type(member).__name__})."
+            raise InvalidMemberError(msg)
         if member.pk is None or member._state.adding:
             return None
         member = member.pk
-    return canonical_id(model, member)
+    try:
+        return canonical_id(model, member)
+    except (ValidationError, ValueError, TypeError, AttributeError):
+        msg = f"The member must be {expected}; got a {type(member).__name__} that is neither."
+        raise InvalidMemberError(msg) from None
 
 
 def parse_static_ids(text: str, model: type[models.Model]) -> tuple[list[str], list[str]]:

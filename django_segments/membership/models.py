@@ -31,6 +31,7 @@ from django_segments.conditions.fields import ConditionsField
 from django_segments.exceptions import (
     ConditionError,
     NeverRefreshedError,
+    RangeValueError,
     SegmentDefinitionError,
 )
 from django_segments.membership import members as member_ids
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("django_segments.membership")
 
 CURRENT_VIEW = "django_segments_current_membership"
+#: The definitions held as text (the fourth, ``conditions``, is JSON).
+_TEXT_DEFINITIONS = ("sql", "static_ids", "method")
 
 
 class RefreshState(models.TextChoices):
@@ -170,7 +173,14 @@ class UserSegment(models.Model):
     def has_definition(self) -> bool:
         """Whether any of the four definitions is given."""
         has_conditions = self.conditions is not None  # {} and [] are malformed, not absent
-        return bool(self.sql.strip() or self.static_ids.strip() or self.method or has_conditions)
+        texts = (self.definition_text(field) for field in _TEXT_DEFINITIONS)
+        return any(text.strip() for text in texts) or has_conditions
+
+    def definition_text(self, field: str) -> str:
+        """The text of definition ``field`` (``sql``, ``static_ids`` or ``method``); ``""``
+        when it holds no text (`definition_problems` reports a value that is not text)."""
+        value = getattr(self, field)
+        return value if isinstance(value, str) else ""
 
     def conditions_q(self) -> Q | None:
         """The conditions tree compiled to a ``Q`` on the member model (None if absent).
@@ -193,14 +203,20 @@ class UserSegment(models.Model):
         from django_segments.membership.safe_sql import validate_sql  # noqa: PLC0415
 
         problems: dict[str, Exception] = {}
-        if not self.has_definition():
+        for field in _TEXT_DEFINITIONS:
+            value = getattr(self, field)
+            if not isinstance(value, str):
+                problems[field] = SegmentDefinitionError(
+                    f"The {field} definition must be text ('' for none); got {type(value).__name__}."
+                )
+        if not problems and not self.has_definition():
             problems["__all__"] = SegmentDefinitionError(
                 "Give at least one definition: SQL, static ids, method or conditions."
             )
         checks: list[tuple[str, Callable[[], object]]] = []
-        if self.sql.strip():
+        if self.definition_text("sql").strip():
             checks.append(("sql", lambda: validate_sql(self.sql)))
-        if self.method:
+        if self.definition_text("method"):
             checks.append(("method", lambda: get_segment_method(self.method)))
         checks.append(("conditions", self.conditions_q))
         for field, check in checks:
@@ -261,12 +277,13 @@ class UserSegment(models.Model):
     def has_member(self, member: Any) -> bool:
         """Whether ``member`` (instance or primary key) is a current member.
 
-        False without a query for an unsaved instance; `NeverRefreshedError` when the
-        segment was never refreshed.
+        False without a query for an unsaved instance and for a deleted segment;
+        `NeverRefreshedError` when the segment was never refreshed; `InvalidMemberError` for
+        a value that is neither a member nor a member's key.
         """
         model = member_ids.get_member_model()
         member_id = member_ids.member_id_of(model, member)
-        if member_id is None:
+        if member_id is None or (self.pk is None and self.last_success is not None):
             return False
         self._require_refreshed()
         return CurrentMembership.objects.filter(segment=self, member_id=member_id).exists()
@@ -289,7 +306,11 @@ class UserSegment(models.Model):
         return CurrentMembership.objects.filter(segment=self).count()
 
     def members_at(self, when: datetime) -> models.QuerySet:
-        """Members at instant ``when``, from the recorded history."""
+        """Members at instant ``when`` (an aware datetime), from the recorded history."""
+        if not isinstance(when, datetime) or timezone.is_naive(when):
+            got = "a naive datetime" if isinstance(when, datetime) else f"a {type(when).__name__}"
+            msg = f"members_at(when) needs an aware datetime; got {got}."
+            raise RangeValueError(msg)
         self._require_refreshed()
         return member_queryset(self.memberships.at(when))
 
