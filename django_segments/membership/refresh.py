@@ -175,17 +175,25 @@ class _Collector:
         )
         # closing(): on a writer error the exec connection closes now, in this thread. One
         # COPY takes every batch: a COPY per batch cost a statement each.
+        skipped = 0
         with closing(batches), self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
             for batch in batches:
-                self._copy(copy, batch)
+                skipped += self._copy(copy, batch)
+        if skipped:
+            self.warnings.append(
+                f"{skipped} row(s) of the SQL skipped: the first column is not a valid key ({self.pk_type})."
+            )
         self.cursor.execute(f"ANALYZE {self.stage}")
         return f"SELECT member_id FROM {self.stage}"
 
-    def _copy(self, copy: Any, batch: list[str]) -> None:
-        # The ids are the canonical text of an integer or a UUID, never NULL (the wrapper
-        # casts them and drops NULLs), so they hold no tab, newline or backslash: one block
-        # per batch, not a row at a time.
-        copy.write("\n".join(batch) + "\n")
+    def _copy(self, copy: Any, batch: list[str | None]) -> int:
+        """Write the valid ids of ``batch``; return how many were not valid keys (None)."""
+        # The ids are the canonical text of an integer or a UUID (the wrapper casts them),
+        # so they hold no tab, newline or backslash: one block per batch, not a row at a time.
+        ids = [member_id for member_id in batch if member_id is not None]
+        if ids:
+            copy.write("\n".join(ids) + "\n")
+        return len(batch) - len(ids)
 
     def _static(self) -> tuple[str, list[Any]]:
         valid, invalid = member_ids.parse_static_ids(self.segment.static_ids, self.model)

@@ -174,29 +174,88 @@ def strip_terminator(sql: str) -> str:
     return text
 
 
-def wrap_ids(sql: str, pk_type: str) -> str:
-    """``sql`` as a subquery yielding the canonical text id of its first column.
+#: The integer key types and the first value past each one's range.
+_INTEGER_KEYS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
+#: OIDs (``pg_type``) of the integer column types, to the first value past their range.
+_INTEGER_OIDS = {21: 2**15, 23: 2**31, 20: 2**63}
+_UUID_OID = 2950
+#: Text that the cast to an integer key accepts, range aside (POSIX classes: no backslash
+#: for ``standard_conforming_strings`` to read).
+_INTEGER_TEXT = "^[[:space:]]*[+-]?[0-9]+[[:space:]]*$"
+#: Text that the cast to ``uuid`` accepts: 32 hex digits, a hyphen allowed after any group
+#: of four, the whole optionally in braces.
+_UUID_TEXT = "^([{][0-9a-f]{4}(-?[0-9a-f]{4}){7}[}]|[0-9a-f]{4}(-?[0-9a-f]{4}){7})$"
+
+
+def describe_query(sql: str) -> str:
+    """``sql`` planned without running it: the type of its first column is read from it."""
+    return f"SELECT * FROM (\n{sql}\n) AS t LIMIT 0"
+
+
+def first_column_type(cursor: psycopg.Cursor, sql: str) -> int | None:
+    """Type OID of the first column of ``sql`` (run by `describe_query`), None without one.
+
+    Results in binary ask for the extended query protocol (the simple one has no binary
+    results), which refuses a string of several statements instead of running them one
+    after another, as it does for every other statement of user SQL.
+    """
+    cursor.execute(describe_query(sql), binary=True)
+    return cursor.description[0].type_code if cursor.description else None
+
+
+def id_expression(pk_type: str, column_type: int | None) -> str:
+    """SQL for the canonical text of the key in ``ID_COLUMN``, a column of type OID
+    ``column_type``, or NULL where it is not a valid ``pk_type`` key.
+
+    A column of the key's own type (or a narrower integer) is written as text, nothing
+    more. Text and other types are tested before the cast, in a nested ``CASE`` so the cast
+    runs only on text that passed: a bad row becomes NULL, never the error of the query.
+    """
+    column = ID_COLUMN
+    text = f"{column}::text"
+    if pk_type in _INTEGER_KEYS:
+        bound = _INTEGER_KEYS[pk_type]
+        if column_type in _INTEGER_OIDS:
+            if _INTEGER_OIDS[column_type] <= bound:
+                return text
+            return f"CASE WHEN {column} >= {-bound} AND {column} < {bound} THEN {text} END"
+        in_range = f"{text}::numeric >= {-bound} AND {text}::numeric < {bound}"
+        cast = f"{text}::{pk_type}::text"
+        return f"CASE WHEN {text} ~ '{_INTEGER_TEXT}' THEN CASE WHEN {in_range} THEN {cast} END END"
+    if pk_type == "uuid":
+        if column_type == _UUID_OID:
+            return text
+        return f"CASE WHEN {text} ~* '{_UUID_TEXT}' THEN {text}::uuid::text END"
+    return f"{text}::{pk_type}::text"  # pragma: no cover - exotic primary keys
+
+
+def wrap_ids(sql: str, pk_type: str, column_type: int | None = None) -> str:
+    """``sql`` as a subquery yielding the canonical text id of its first column, NULL for a
+    row whose first column is not a valid key (see `id_expression`).
 
     The user SQL stands on lines of its own, so a trailing ``--`` comment cannot swallow
     the closing parenthesis. ``t(col)`` renames only the first output column.
     """
     return (
-        f"SELECT ({ID_COLUMN})::text::{pk_type}::text FROM (\n{sql}\n) AS t({ID_COLUMN}) "
+        f"SELECT {id_expression(pk_type, column_type)} FROM (\n{sql}\n) AS t({ID_COLUMN}) "
         f"WHERE {ID_COLUMN} IS NOT NULL"
     )
 
 
-def wrap_contains(sql: str, pk_type: str) -> str:
+def wrap_contains(sql: str, pk_type: str, column_type: int | None = None) -> str:
     """``sql`` as ``EXISTS`` of one member id (a ``%s`` parameter), for live checks.
 
+    A column of the key's type is compared with the key as it is (an index on it can
+    answer); any other is compared through `id_expression`, so bad rows never match.
     ``%`` in the user SQL is doubled: with parameters, psycopg reads ``%`` as a
     placeholder marker and turns ``%%`` back into ``%``.
     """
     escaped = sql.replace("%", "%%")
-    return (
-        f"SELECT EXISTS (SELECT 1 FROM (\n{escaped}\n) AS t({ID_COLUMN}) "
-        f"WHERE ({ID_COLUMN})::text::{pk_type} = %s::{pk_type})"
+    same_kind = (column_type in _INTEGER_OIDS and pk_type in _INTEGER_KEYS) or (
+        column_type == _UUID_OID and pk_type == "uuid"
     )
+    test = f"{ID_COLUMN} = %s::{pk_type}" if same_kind else f"{id_expression(pk_type, column_type)} = %s"
+    return f"SELECT EXISTS (SELECT 1 FROM (\n{escaped}\n) AS t({ID_COLUMN}) WHERE {test})"
 
 
 #: True inside `django_segments.testing.segment_sql_on_writer`: user SQL runs on the
@@ -362,8 +421,9 @@ def _condition(code: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name.rstrip("_")).lower()
 
 
-def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[str]]:
-    """Validate ``sql`` and run it on the exec connection; yield batches of member ids (text).
+def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[str | None]]:
+    """Validate ``sql`` and run it on the exec connection; yield batches of member ids (text),
+    None for each row whose first column is not a valid key (the caller counts them).
 
     Rows arrive in chunks of ``batch_size`` (libpq chunked-rows mode) from one statement,
     so ``statement_timeout`` bounds the whole query and memory stays flat. Under
@@ -371,16 +431,18 @@ def stream_ids(sql: str, *, pk_type: str, batch_size: int) -> Generator[list[str
     the writer's connection (a refresh's ``COPY``) must not start while the query runs.
     """
     validate_sql(sql)
-    batches = _stream(wrap_ids(strip_terminator(sql), pk_type), batch_size)
+    batches = _stream(strip_terminator(sql), pk_type, batch_size)
     if ON_WRITER.get():
         return (batch for batch in list(batches))
     return batches
 
 
-def _stream(query: str, batch_size: int) -> Generator[list[str]]:
+def _stream(sql: str, pk_type: str, batch_size: int) -> Generator[list[str | None]]:
+    query = describe_query(sql)
     try:
         with read_only_session() as raw, psycopg.Cursor(raw) as cursor:
-            batch: list[str] = []
+            query = wrap_ids(sql, pk_type, first_column_type(cursor, sql))
+            batch: list[str | None] = []
             for (member_id,) in cursor.stream(query, size=batch_size):
                 batch.append(member_id)
                 if len(batch) >= batch_size:
@@ -395,11 +457,13 @@ def _stream(query: str, batch_size: int) -> Generator[list[str]]:
 def contains(sql: str, member_id: str, *, pk_type: str) -> bool:
     """Whether validated ``sql`` returns ``member_id``, run like a refresh but for one id."""
     validate_sql(sql)
-    query = wrap_contains(strip_terminator(sql), pk_type)
+    sql = strip_terminator(sql)
+    query = describe_query(sql)
     try:
         with read_only_session() as raw, psycopg.Cursor(raw) as cursor:
+            query = wrap_contains(sql, pk_type, first_column_type(cursor, sql))
             cursor.execute(query, [member_id], prepare=True)
             row = cursor.fetchone()
     except psycopg.Error as exc:
-        raise _failure(exc, query, strip_terminator(sql)) from exc
+        raise _failure(exc, query, sql) from exc
     return bool(row and row[0])

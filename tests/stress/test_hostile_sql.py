@@ -43,7 +43,10 @@ HOSTILE = {
     ),
     "advisory lock": f"SELECT id FROM {MEMBERS} WHERE pg_advisory_lock(42) IS NOT NULL",
     "file read": "SELECT pg_read_file('/etc/passwd')::int",
-    "kill other backends": "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+    # This database's backends only: the reader login is shared by every database of the
+    # server, and the backends of another test run on it are not this test's to end.
+    "kill other backends": "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database()",
     "forbidden table": "SELECT id FROM memberapp_secret",
     "catalog snooping": "SELECT usesysid FROM pg_shadow",
     "endless query": f"SELECT id FROM {MEMBERS}, pg_sleep(30)",
