@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         parse,
     )
     from django_segments.exceptions import (
+        ArchivedSegmentError,
         ConditionError,
         ContainmentError,
         DeadlockError,
@@ -108,6 +109,7 @@ _LAZY: dict[str, str] = {
     "UserSegment": "django_segments.membership.models",
     "register_segment_method": "django_segments.membership.registry",
     # exceptions
+    "ArchivedSegmentError": "django_segments.exceptions",
     "ConditionError": "django_segments.exceptions",
     "ContainmentError": "django_segments.exceptions",
     "DeadlockError": "django_segments.exceptions",
@@ -138,6 +140,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "AbstractSegment",
     "AbstractSpan",
+    "ArchivedSegmentError",
     "CompareCondition",
     "Condition",
     "ConditionError",

@@ -145,6 +145,10 @@ class InvalidMemberError(SegmentsError, TypeError, ValueError):
     """
 
 
+class ArchivedSegmentError(RefreshError):
+    """The user segment was archived (`UserSegment.archive`): it is never refreshed again."""
+
+
 class NeverRefreshedError(SegmentsError):
     """Membership of a user segment was asked before its first successful refresh."""
 

@@ -1,4 +1,4 @@
-"""Signals sent by span and segment operations (26 in all).
+"""Signals sent by span and segment operations (26 in all), and by user segments' refreshes.
 
 Lifecycle, for ``span_`` and ``segment_`` each: ``pre/post_create``, ``pre/post_update``,
 ``pre/post_delete``, ``pre/post_soft_delete``, ``pre/post_delete_or_soft_delete``.
@@ -11,6 +11,14 @@ a soft delete: ``*_pre_delete_or_soft_delete``, ``*_pre_soft_delete``, ...,
 ``segment_pre_update``, ``segment_pre_split``, ..., ``segment_post_split``,
 ``segment_post_update``. Every signal is sent with ``sender`` = the model class and
 ``instance`` (plus operation arguments as keyword arguments).
+
+``user_segment_refreshed`` is the change feed of user segments: sent once the transaction of
+a successful refresh (or of `UserSegment.archive`) commits, with ``sender`` =
+`UserSegment`, ``segment``, ``run`` (its `RefreshRun`: ``run.entries()`` and
+``run.exits()`` are the members who entered and left), ``result`` (the
+`RefreshResult`) and ``archived`` (True for the archive). Failed refreshes change
+nothing and send nothing; a refresh inside an outer transaction sends it when that one
+commits, and never if it rolls back.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ segment_pre_merge = Signal()
 segment_post_merge = Signal()
 segment_pre_insert = Signal()
 segment_post_insert = Signal()
+
+user_segment_refreshed = Signal()
 
 
 @contextmanager

@@ -59,23 +59,30 @@ class RefreshState(models.TextChoices):
 class UserSegmentQuerySet(models.QuerySet["UserSegment"]):
     """Queries over user segments."""
 
+    def active(self) -> UserSegmentQuerySet:
+        """Segments that are not archived."""
+        return self.filter(archived_at=None)
+
     def stale(self, *, max_age: timedelta | None = None) -> UserSegmentQuerySet:
-        """Segments never refreshed, failed, edited since, or older than ``max_age``."""
+        """Active segments never refreshed, failed, edited since, or older than ``max_age``."""
         condition = (
             Q(last_success__isnull=True) | Q(state=RefreshState.FAILED) | Q(updated_at__gt=F("last_success"))
         )
         if max_age is not None:
             condition |= Q(last_success__lt=timezone.now() - max_age)
-        return self.filter(condition)
+        return self.active().filter(condition)
 
     def due(self, now: datetime | None = None) -> UserSegmentQuerySet:
-        """Segments with a ``refresh_interval`` whose last attempt is that old at ``now``
-        (default: now), or that were never attempted; oldest attempt first."""
+        """Active segments with a ``refresh_interval`` whose last attempt is that old at
+        ``now`` (default: now), or that were never attempted; oldest attempt first."""
         when = timezone.now() if now is None else now
         next_due = F("last_attempt") + F("refresh_interval")
         due = Q(refresh_interval__isnull=False) & (Q(last_attempt__isnull=True) | Q(next_due__lte=when))
         return (
-            self.alias(next_due=next_due).filter(due).order_by(F("last_attempt").asc(nulls_first=True), "pk")
+            self.active()
+            .alias(next_due=next_due)
+            .filter(due)
+            .order_by(F("last_attempt").asc(nulls_first=True), "pk")
         )
 
 
@@ -162,7 +169,7 @@ class UserSegment(models.Model):
         self.validate_definitions()
         super().save(*args, **kwargs)
         mode = conf.refresh_on_save()
-        if mode:
+        if mode and self.archived_at is None:
             from django_segments.membership.tasks import schedule_refresh  # noqa: PLC0415
 
             pk = self.pk
@@ -256,6 +263,18 @@ class UserSegment(models.Model):
         from django_segments.membership.refresh import refresh  # noqa: PLC0415
 
         return refresh(self)
+
+    def archive(self) -> RefreshResult:
+        """End the segment and keep its history: close every current membership now (the
+        run's exits are the former members), set ``archived_at``, send `user_segment_refreshed`
+        with ``archived=True``. An archived segment is never refreshed again (refresh
+        raises `ArchivedSegmentError`; schedules and ``--all`` skip it) and has no
+        members; ``members_at`` and the runs still answer who was a member when.
+        ``delete()`` instead erases the segment with its whole history.
+        """
+        from django_segments.membership.refresh import archive  # noqa: PLC0415
+
+        return archive(self)
 
     def preview(self, *, limit: int = 20) -> PreviewResult:
         """Count and first ``limit`` members the definitions select now, writing nothing."""

@@ -33,7 +33,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from django_segments import conf
-from django_segments.exceptions import RefreshError, SegmentDefinitionError
+from django_segments.exceptions import ArchivedSegmentError, RefreshError, SegmentDefinitionError
 from django_segments.membership import members as member_ids
 from django_segments.membership import safe_sql
 from django_segments.membership.models import (
@@ -43,12 +43,15 @@ from django_segments.membership.models import (
     UserSegment,
 )
 from django_segments.membership.registry import get_segment_method
+from django_segments.signals import user_segment_refreshed
 
 logger = logging.getLogger("django_segments.membership")
 
 #: First key of the two-key advisory lock; the second is the segment id.
 LOCK_NAMESPACE = 0x5E6D0001
 _SHOWN = 10
+#: The relation of selected ids when nothing is selected (and for `archive`).
+NOTHING_SELECTED = "(SELECT NULL::text AS member_id WHERE false)"
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class _Collector:
                 parts.append(sql)
                 params.extend(part_params)
         if not parts:
-            return "(SELECT NULL::text AS member_id WHERE false)"
+            return NOTHING_SELECTED
         union = " UNION ".join(f"({part})" for part in parts)
         # NOTE - a semi-join from the member table: each existing member comes out once,
         # however often the definitions name it, without a DISTINCT over a million texts
@@ -271,16 +274,21 @@ def _apply(cursor: CursorWrapper, segment_id: int, desired: str, stamp: datetime
 
 
 def refresh(segment: UserSegment) -> RefreshResult:
-    """Recompute ``segment``'s membership; raise `RefreshError` (recorded) on failure."""
-    if segment.pk is None:
-        msg = "Save the user segment before refreshing it; preview() works unsaved."
-        raise SegmentDefinitionError(msg)
+    """Recompute ``segment``'s membership; raise `RefreshError` (recorded) on failure.
+
+    An archived segment is refused with `ArchivedSegmentError`, which is not recorded.
+    """
+    _require_saved(segment, "refreshing")
+    if segment.archived_at is not None:
+        raise _archived(segment)
     alias = writer_alias()
     attempt = timezone.now()
     started = time.monotonic()
     try:
         segment.validate_definitions()
         result = _refresh_in_transaction(segment, alias, attempt, started)
+    except ArchivedSegmentError:
+        raise
     except Exception as exc:
         duration = timedelta(seconds=time.monotonic() - started)
         message = str(exc).strip() or type(exc).__name__
@@ -298,6 +306,41 @@ def refresh(segment: UserSegment) -> RefreshResult:
     return result
 
 
+def archive(segment: UserSegment) -> RefreshResult:
+    """Close every open period of ``segment`` now and mark it archived, in one transaction.
+
+    Recorded as a successful `RefreshRun` whose exits are the former members, and sent as
+    `user_segment_refreshed` with ``archived=True``. Archiving an archived segment changes
+    nothing and raises `ArchivedSegmentError`.
+    """
+    _require_saved(segment, "archiving")
+    if segment.archived_at is not None:
+        raise _archived(segment)
+    alias = writer_alias()
+    attempt = timezone.now()
+    started = time.monotonic()
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        stamp = _lock(cursor, segment.pk)
+        entered, exited, count = _apply(cursor, segment.pk, NOTHING_SELECTED, stamp)
+        result = _record_success(
+            segment, alias, attempt, started, (stamp, entered, exited, count), warnings=[], archived=True
+        )
+    logger.info("Archived segment %r: -%d", segment.slug, result.exited)
+    return result
+
+
+def _require_saved(segment: UserSegment, doing: str) -> None:
+    if segment.pk is None:
+        msg = f"Save the user segment before {doing} it; preview() works unsaved."
+        raise SegmentDefinitionError(msg)
+
+
+def _archived(segment: UserSegment) -> ArchivedSegmentError:
+    return ArchivedSegmentError(
+        f"User segment {segment.slug!r} was archived at {segment.archived_at}; it is not refreshed again."
+    )
+
+
 def _refresh_in_transaction(
     segment: UserSegment, alias: str, attempt: datetime, started: float
 ) -> RefreshResult:
@@ -308,33 +351,65 @@ def _refresh_in_transaction(
         desired = collector.collect()
         entered, exited, count = _apply(cursor, segment.pk, desired, stamp)
         collector.drop()
-        duration = timedelta(seconds=time.monotonic() - started)
-        warnings = "\n".join(collector.warnings)
-        RefreshRun.objects.using(alias).create(
-            segment=segment,
-            state=RefreshState.OK,
-            started_at=attempt,
-            stamp=stamp,
-            duration=duration,
-            entered=entered,
-            exited=exited,
-            member_count=count,
-            warnings=warnings,
+        return _record_success(
+            segment, alias, attempt, started, (stamp, entered, exited, count), warnings=collector.warnings
         )
+
+
+def _record_success(
+    segment: UserSegment,
+    alias: str,
+    attempt: datetime,
+    started: float,
+    applied: tuple[datetime, int, int, int],
+    *,
+    warnings: list[str],
+    archived: bool = False,
+) -> RefreshResult:
+    """In the refresh's transaction: the run, the segment's state, and `user_segment_refreshed`
+    once the transaction commits. ``applied`` is ``(stamp, entered, exited, count)``."""
+    stamp, entered, exited, count = applied
+    duration = timedelta(seconds=time.monotonic() - started)
+    run = RefreshRun.objects.using(alias).create(
+        segment=segment,
+        state=RefreshState.OK,
+        started_at=attempt,
+        stamp=stamp,
+        duration=duration,
+        entered=entered,
+        exited=exited,
+        member_count=count,
+        warnings="\n".join(warnings),
+    )
+    with connections[alias].cursor() as cursor:
         _prune_runs(cursor, segment.pk)
-        values = {
-            "state": RefreshState.OK,
-            "last_attempt": attempt,
-            "last_success": stamp,
-            "last_duration": duration,
-            "member_count": count,
-            "last_error": "",
-            "last_warnings": warnings,
-        }
-        UserSegment.objects.using(alias).filter(pk=segment.pk).update(**values)
+    values = {
+        "state": RefreshState.OK,
+        "last_attempt": attempt,
+        "last_success": stamp,
+        "last_duration": duration,
+        "member_count": count,
+        "last_error": "",
+        "last_warnings": run.warnings,
+        **({"archived_at": stamp} if archived else {}),
+    }
+    # An archive that committed while this refresh waited for the lock leaves no row to
+    # update: the refresh is refused and rolled back.
+    if not UserSegment.objects.using(alias).filter(pk=segment.pk, archived_at=None).update(**values):
+        segment.archived_at = (
+            UserSegment.objects.using(alias).values_list("archived_at", flat=True).get(pk=segment.pk)
+        )
+        raise _archived(segment)
     for name, value in values.items():
         setattr(segment, name, value)
-    return RefreshResult(segment.pk, entered, exited, count, duration, stamp, list(collector.warnings))
+    result = RefreshResult(segment.pk, entered, exited, count, duration, stamp, list(warnings))
+    transaction.on_commit(
+        lambda: user_segment_refreshed.send(
+            sender=UserSegment, segment=segment, run=run, result=result, archived=archived
+        ),
+        using=alias,
+    )
+    return result
 
 
 def _prune_runs(cursor: Any, segment_pk: Any) -> None:

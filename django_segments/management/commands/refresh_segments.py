@@ -36,7 +36,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         """Slugs, ``--all``, ``--stale``, ``--max-age``."""
         parser.add_argument("slugs", nargs="*", help="Slugs of the segments to refresh.")
-        parser.add_argument("--all", action="store_true", help="Refresh every segment.")
+        parser.add_argument("--all", action="store_true", help="Refresh every segment not archived.")
         parser.add_argument(
             "--stale",
             action="store_true",
@@ -81,7 +81,7 @@ class Command(BaseCommand):
             raise CommandError(msg)
         queryset = UserSegment.objects.order_by("priority", "name")
         if options["all"]:
-            return queryset
+            return queryset.active()
         if options["stale"]:
             hours = options["max_age"]
             max_age = None if hours is None else timedelta(hours=hours)
