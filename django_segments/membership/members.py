@@ -12,6 +12,7 @@ index is used.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from django.apps import apps
@@ -83,6 +84,8 @@ def member_id_of(model: type[models.Model], member: Any) -> str | None:
         if member.pk is None or member._state.adding:
             return None
         member = member.pk
+        if isinstance(member, int | uuid.UUID) and not isinstance(member, bool):
+            return str(member)  # a key as the database returns it is canonical text already
     try:
         return canonical_id(model, member)
     except (ValidationError, ValueError, TypeError, AttributeError):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pgtrigger
 from django.contrib.postgres.fields import DateTimeRangeField
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, Func, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("django_segments.membership")
 
 CURRENT_VIEW = "django_segments_current_membership"
+#: Whether a member is current: one probe of the unique index of open periods. Written
+#: out rather than built by the ORM, which took two thirds of the call's time.
+HAS_MEMBER_SQL = f"SELECT EXISTS (SELECT 1 FROM {CURRENT_VIEW} WHERE segment_id = %s AND member_id = %s)"
 #: The definitions held as text (the fourth, ``conditions``, is JSON).
 _TEXT_DEFINITIONS = ("sql", "static_ids", "method")
 
@@ -305,7 +308,10 @@ class UserSegment(models.Model):
         if member_id is None or (self.pk is None and self.last_success is not None):
             return False
         self._require_refreshed()
-        return CurrentMembership.objects.filter(segment=self, member_id=member_id).exists()
+        alias = router.db_for_read(CurrentMembership, instance=self)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(HAS_MEMBER_SQL, [self.pk, member_id])
+            return bool(cursor.fetchone()[0])
 
     def matches(self, member: Any) -> bool:
         """Live check: would a refresh now include ``member``? Writes nothing."""
