@@ -93,3 +93,18 @@ def test_on_a_server_not_in_recovery_nothing_waits(segments_reader, settings, mo
     settings.SEGMENTS_REPLICA_WAIT = None
     with safe_sql.read_only_session() as raw:
         assert raw.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.django_db
+def test_the_writers_position_is_read_on_the_threads_own_connection(monkeypatch) -> None:
+    from django.db import connection, connections
+    from django.test.utils import CaptureQueriesContext
+
+    def no_new_connection(alias: str) -> None:
+        raise AssertionError(f"a connection of its own was opened for {alias!r}")
+
+    monkeypatch.setattr(connections, "create_connection", no_new_connection)
+    with CaptureQueriesContext(connection) as queries:
+        lsn = replica.writer_lsn()
+    assert "/" in lsn
+    assert [q["sql"] for q in queries] == ["SELECT pg_current_wal_lsn()::text"]

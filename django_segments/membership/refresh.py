@@ -176,12 +176,16 @@ class _Collector:
         batches = safe_sql.stream_ids(
             self.segment.sql, pk_type=self.pk_type, batch_size=conf.refresh_batch_size()
         )
+        # The query starts (on a standby: after it caught up with the writer, which asks
+        # this thread's writer connection) before the COPY takes that connection.
         # closing(): on a writer error the exec connection closes now, in this thread. One
         # COPY takes every batch: a COPY per batch cost a statement each.
-        skipped = 0
-        with closing(batches), self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
-            for batch in batches:
-                skipped += self._copy(copy, batch)
+        with closing(batches):
+            first = next(batches, [])
+            with self.cursor.copy(f"COPY {self.stage} (member_id) FROM STDIN") as copy:
+                skipped = self._copy(copy, first)
+                for batch in batches:
+                    skipped += self._copy(copy, batch)
         if skipped:
             self.warnings.append(
                 f"{skipped} row(s) of the SQL skipped: the first column is not a valid key ({self.pk_type})."

@@ -42,18 +42,14 @@ def wait_for_writer(exec_conn: psycopg.Connection) -> None:
 def writer_lsn() -> str:
     """The WAL position the writer database has written (``pg_current_wal_lsn()``).
 
-    NOTE - read on a connection of its own: the refresh's writer connection is busy with
-    the COPY that receives the ids when the segment SQL starts.
+    Read on this thread's writer connection: a refresh starts its segment SQL before it
+    opens the ``COPY`` that receives the ids, so that connection is free at this point.
     """
     from django_segments.membership.refresh import writer_alias  # noqa: PLC0415
 
-    wrapper = connections.create_connection(writer_alias())
-    try:
-        with wrapper.cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
-            return str(cursor.fetchone()[0])
-    finally:
-        wrapper.close()
+    with connections[writer_alias()].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        return str(cursor.fetchone()[0])
 
 
 def wait_for_replay(standby: psycopg.Connection, target: str, *, timeout: float) -> None:
