@@ -57,7 +57,7 @@ from django_segments.admin_pages import (
 )
 from django_segments.conditions import default_definitions, parse
 from django_segments.conditions.contradictions import never_true
-from django_segments.exceptions import ConditionError, RefreshError, SegmentsError
+from django_segments.exceptions import ArchivedSegmentError, ConditionError, RefreshError, SegmentsError
 from django_segments.membership import members as member_ids
 from django_segments.membership import tasks
 from django_segments.membership.registry import registered_methods
@@ -138,10 +138,10 @@ class UserSegmentAdmin(admin.ModelAdmin):
         "took",
         "error",
     )
-    list_filter = ("state",)
+    list_filter = ("state", ("archived_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    actions = ["refresh_selected"]
+    actions = ["refresh_selected", "archive_selected"]
     change_form_template = "django_segments/membership/change_form.html"
 
     class Media:
@@ -243,6 +243,27 @@ class UserSegmentAdmin(admin.ModelAdmin):
             self.message_user(request, f"Refreshed {done} segment(s).", messages.SUCCESS)
         for message in failed:
             self.message_user(request, message, messages.ERROR)
+
+    @admin.action(description="Archive selected user segments (close every membership)")
+    def archive_selected(self, request: HttpRequest, queryset: QuerySet[UserSegment]) -> None:
+        """Archive each selected segment that is not archived yet (see `UserSegment.archive`)."""
+        archived = [segment.slug for segment in queryset.filter(archived_at__isnull=False)]
+        done = 0
+        for segment in queryset.filter(archived_at=None).order_by("priority", "name"):
+            try:
+                segment.archive()
+            except ArchivedSegmentError:  # archived elsewhere since the page was shown
+                archived.append(segment.slug)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                f"Archived {done} segment(s): their members left now, their history stays.",
+                messages.SUCCESS,
+            )
+        if archived:
+            self.message_user(request, f"Already archived: {', '.join(archived)}.", messages.WARNING)
 
     def _queue_refreshes(self, request: HttpRequest, segments: QuerySet[UserSegment]) -> None:
         queued = 0

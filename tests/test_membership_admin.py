@@ -142,6 +142,36 @@ def test_refresh_action_keeps_going_past_failures(admin_client, members) -> None
 
 
 @pytest.mark.django_db
+def test_archive_action_closes_memberships_and_the_filter_finds_them(admin_client, members) -> None:
+    ended = make_segment("ended", static_ids=f"{members[0].pk} {members[1].pk}")
+    ended.refresh()
+    kept = make_segment("kept", static_ids=str(members[0].pk))
+    kept.refresh()
+    changelist = reverse("admin:django_segments_usersegment_changelist")
+    response = admin_client.post(
+        changelist, {"action": "archive_selected", "_selected_action": [ended.pk]}, follow=True
+    )
+    assert "Archived 1 segment(s): their members left now, their history stays." in [
+        str(m) for m in response.context["messages"]
+    ]
+    ended.refresh_from_db()
+    assert ended.archived_at is not None
+    assert ended.member_count == 0
+    assert ended.refresh_runs.latest("started_at").exits().count() == 2
+    again = admin_client.post(
+        changelist, {"action": "archive_selected", "_selected_action": [ended.pk, kept.pk]}, follow=True
+    )
+    again_texts = [str(m) for m in again.context["messages"]]
+    assert "Already archived: ended." in again_texts
+    assert "Archived 1 segment(s): their members left now, their history stays." in again_texts
+    fresh = make_segment("fresh", static_ids=str(members[2].pk))
+    archived_only = admin_client.get(changelist, {"archived_at__isempty": "0"})
+    assert sorted(s.slug for s in archived_only.context["cl"].result_list) == ["ended", "kept"]
+    active_only = admin_client.get(changelist, {"archived_at__isempty": "1"})
+    assert [s.slug for s in active_only.context["cl"].result_list] == [fresh.slug]
+
+
+@pytest.mark.django_db
 def test_membership_inline_on_the_member_admin(admin_client, members) -> None:
     segment = make_segment("gold", static_ids=f"{members[0].pk} {members[1].pk}")
     segment.refresh()
