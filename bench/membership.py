@@ -198,7 +198,7 @@ def _reads(reps: int, members: int, log: Callable[[str], None]) -> dict[str, Any
     listing, listing_statements = _latency(lambda: list(member.segments), reps)
     found = len(list(member.segments))
     log(f"  is_member {ms(is_member):.3f} ms; segments of one member ({found}) {ms(listing):.3f} ms")
-    params = {"segment_id": segment.pk, "member_id": str(member.pk)}
+    params = {"segment_id": segment.pk, "member_id": member.pk}
     return {
         "segments": count,
         "members_with_segments": members,

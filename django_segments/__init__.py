@@ -68,7 +68,13 @@ if TYPE_CHECKING:
         UnsafeSQLError,
     )
     from django_segments.membership.mixins import SegmentMixin
-    from django_segments.membership.models import CurrentMembership, Membership, RefreshRun, UserSegment
+    from django_segments.membership.models import (
+        CurrentMembership,
+        Membership,
+        RefreshRun,
+        UserSegment,
+        forget_member,
+    )
     from django_segments.membership.registry import register_segment_method
     from django_segments.membership.router import SegmentsExecRouter
     from django_segments.ranges.config import SegmentConfig, SpanConfig
@@ -107,6 +113,7 @@ _LAZY: dict[str, str] = {
     "SegmentMixin": "django_segments.membership.mixins",
     "SegmentsExecRouter": "django_segments.membership.router",
     "UserSegment": "django_segments.membership.models",
+    "forget_member": "django_segments.membership.models",
     "register_segment_method": "django_segments.membership.registry",
     # exceptions
     "ArchivedSegmentError": "django_segments.exceptions",
@@ -190,6 +197,7 @@ __all__ = [
     "default_definitions",
     "defer_checks",
     "eval_conditions",
+    "forget_member",
     "parse",
     "register_segment_method",
 ]

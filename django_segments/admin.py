@@ -555,7 +555,7 @@ class _MemberMembershipFormSet(BaseModelFormSet):
         rows = Membership.objects.all() if queryset is None else queryset
         member_id = None
         if instance is not None:
-            member_id = member_ids.member_id_of(member_ids.get_member_model(), instance)
+            member_id = member_ids.member_key_of(member_ids.get_member_model(), instance)
         rows = rows.none() if member_id is None else rows.filter(member_id=member_id)
         rows = rows.select_related("segment").order_by("-period__startswith")
         super().__init__(data, files, prefix=prefix, queryset=rows, **kwargs)

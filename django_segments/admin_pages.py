@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from django.db import models
 from django.db.models import Count, Func, OuterRef, Subquery
-from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 
 from django_segments.membership import members as member_ids
@@ -35,14 +34,10 @@ CHANGES: tuple[Change, ...] = ("entered", "left")
 
 def segment_members(segment: UserSegment) -> models.QuerySet:
     """Current members of ``segment`` as member-model rows ordered by primary key, each
-    annotated with ``segment_since``, the start of its current period.
-
-    NOTE - ``member_id`` holds the text form of the member's key: the ids are cast to the
-    key's type for the join (`member_queryset`), and the member's key to text for
-    ``segment_since``, so that lookup uses the ``(segment_id, member_id)`` index.
-    """
+    annotated with ``segment_since``, the start of its current period (one probe of the
+    ``(segment_id, member_id)`` index per member shown)."""
     current = CurrentMembership.objects.filter(segment=segment)
-    since = current.filter(member_id=Cast(OuterRef("pk"), models.CharField())).values("since")[:1]
+    since = current.filter(member_id=OuterRef("pk")).values("since")[:1]
     return member_queryset(current).annotate(segment_since=Subquery(since)).order_by("pk")
 
 

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 
@@ -20,6 +21,31 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _exit_session)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the tests of this run's member model (see `member_models_of`); deselect the rest.
+
+    ``Membership.member`` refers to one member model, fixed when the models load, so each
+    member model is a run of its own (``make test`` runs each, ``tests/settings.py`` reads
+    ``SEGMENTS_TEST_MEMBER_MODEL``).
+    """
+    running = settings.SEGMENTS_MEMBER_MODEL
+    selected = [item for item in items if running in member_models_of(item)]
+    deselected = [item for item in items if running not in member_models_of(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def member_models_of(item: pytest.Item) -> tuple[str, ...]:
+    """The member models a test runs with: those of its ``member_model`` marker, else the
+    suite's default, ``auth.User``."""
+    marker = item.get_closest_marker("member_model")
+    return tuple(marker.args) if marker else (DEFAULT_MEMBER_MODEL,)
+
+
+DEFAULT_MEMBER_MODEL = "auth.User"
 
 
 def _exit_session(signum: int, frame: Any) -> None:

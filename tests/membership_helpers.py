@@ -28,9 +28,9 @@ def set_definition(segment: UserSegment, **fields: Any) -> None:
 
 
 def current_ids(segment: UserSegment) -> set[str]:
-    """Member ids with an open period in ``segment``."""
+    """Keys (as text) of the members with an open period in ``segment``."""
     rows = Membership.objects.filter(segment=segment).current()
-    return set(rows.values_list("member_id", flat=True))
+    return {str(key) for key in rows.values_list("member_id", flat=True)}
 
 
 def membership_rows(segment: UserSegment) -> list[tuple[str, str, str]]:

@@ -1,5 +1,6 @@
 """Settings of the test suite: embedded PostgreSQL 18 unless DATABASE_URL is set."""
 
+import os
 from importlib.util import find_spec
 
 import django
@@ -70,4 +71,11 @@ ROOT_URLCONF = "tests.urls"
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SEGMENTS_EXEC_CONNECTION = "segments_exec"
+# One member model per run (Membership.member refers to it): make test runs the suite
+# once per member model; tests/conftest.py keeps each run's tests.
+SEGMENTS_MEMBER_MODEL = os.environ.get("SEGMENTS_TEST_MEMBER_MODEL", "auth.User")
+if SEGMENTS_MEMBER_MODEL != "auth.User":
+    # A test database of its own: its membership table refers to this member model.
+    _leg = SEGMENTS_MEMBER_MODEL.rpartition(".")[2].lower()
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_leg}"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -56,6 +56,9 @@ PAGES = (
     "settings.md",
 )
 APP = "tests.docsapp"
+# The member model a page's examples use (default auth.User): `make test` runs the page in
+# the run of that member model.
+PAGE_MEMBER_MODEL = {"segmentation.md": "memberapp.IntMember"}
 
 _PIECE = re.compile(
     r"^```python[^\n]*\n(?P<code>.*?)^```"
@@ -164,8 +167,12 @@ def test_a_settings_block_with_an_unknown_setting_fails() -> None:
         _check_settings(block, "page.md", {"DATABASES": {}, "INSTALLED_APPS": []})
 
 
+def _member_model_of(page: str) -> pytest.MarkDecorator:
+    return pytest.mark.member_model(PAGE_MEMBER_MODEL.get(page, "auth.User"))
+
+
 @pytest.mark.django_db(transaction=True, databases=["default", "segments_exec"])
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [pytest.param(page, marks=_member_model_of(page)) for page in PAGES])
 def test_every_python_block_of_the_page_runs(page: str, segments_reader: str) -> None:
     from django.db import connection
 

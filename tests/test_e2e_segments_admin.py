@@ -21,7 +21,11 @@ from tests.memberapp.admin import IntMemberAdmin
 from tests.memberapp.models import IntMember
 from tests.membership_helpers import DATABASES, make_segment, set_definition
 
-pytestmark = [*MARKS, pytest.mark.usefixtures("segments_reader")]
+pytestmark = [
+    pytest.mark.member_model("memberapp.IntMember"),
+    *MARKS,
+    pytest.mark.usefixtures("segments_reader"),
+]
 
 ADMIN = "/admin/django_segments"
 
@@ -36,7 +40,6 @@ def page(django_db_setup: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def members(settings: Any, django_user_model: Any, monkeypatch: pytest.MonkeyPatch) -> list[IntMember]:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     settings.SEGMENTS_CONDITIONS = "tests.admin_conditions"
     monkeypatch.setattr(IntMemberAdmin, "search_fields", ["email"])
     django_user_model.objects.create_superuser("e2e", "e2e@example.com", "e2e-password")

@@ -14,12 +14,11 @@ from django_segments.models import UserSegment
 from tests.memberapp.models import IntMember
 from tests.membership_helpers import make_segment, set_definition, transactional
 
-pytestmark = pytest.mark.usefixtures("segments_reader")
+pytestmark = [pytest.mark.member_model("memberapp.IntMember"), pytest.mark.usefixtures("segments_reader")]
 
 
 @pytest.fixture
 def members(settings) -> list[IntMember]:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     return IntMember.objects.bulk_create(IntMember(email=f"m{i}@example.org", level=i) for i in range(10))
 
 

@@ -35,7 +35,6 @@ CONDITIONS = conditions_from_module("tests.admin_conditions")
 
 @pytest.fixture
 def members(settings) -> list[IntMember]:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     settings.SEGMENTS_CONDITIONS = "tests.admin_conditions"
     return IntMember.objects.bulk_create(
         IntMember(email=f"m{i}@{'example.org' if i % 2 else 'test.net'}", level=i) for i in range(60)
@@ -59,6 +58,7 @@ def _ids(members: list[IntMember]) -> str:
 # --- members page ----------------------------------------------------------------------
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_members_page_is_paged_and_links_each_member(admin_client, members) -> None:
     segment = make_segment(static_ids=_ids(members[:55]))
@@ -81,6 +81,7 @@ def test_members_page_is_paged_and_links_each_member(admin_client, members) -> N
     assert f'<a href="{url}">55</a>' in changelist
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_members_page_reads_one_page_of_rows(admin_client, members) -> None:
     segment = make_segment(static_ids=_ids(members))
@@ -92,6 +93,7 @@ def test_members_page_reads_one_page_of_rows(admin_client, members) -> None:
     assert all("LIMIT" in sql or "COUNT(" in sql for sql in member_queries), member_queries
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_members_search_uses_the_member_admins_search_fields(admin_client, members, monkeypatch) -> None:
     segment = make_segment(static_ids=_ids(members[:20]))
@@ -111,9 +113,9 @@ def test_members_search_uses_the_member_admins_search_fields(admin_client, membe
     assert [int(row[0]) for row in rows[1:]] == [m.pk for m in members[1:20:2]]
 
 
+@pytest.mark.member_model("memberapp.UuidMember")
 @pytest.mark.django_db
 def test_members_of_an_unregistered_uuid_member_model(admin_client, settings) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.UuidMember"
     people = UuidMember.objects.bulk_create(UuidMember(email=f"u{i}@example.org") for i in range(3))
     segment = make_segment(static_ids=" ".join(str(p.pk) for p in people))
     segment.refresh()
@@ -126,6 +128,7 @@ def test_members_of_an_unregistered_uuid_member_model(admin_client, settings) ->
     assert sorted(row[0] for row in exported[1:]) == sorted(str(p.pk) for p in people)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_members_csv_streams_every_member_and_defuses_formulas(admin_client, members) -> None:
     members[0].email = "=HYPERLINK(1)@example.org"
@@ -143,6 +146,7 @@ def test_members_csv_streams_every_member_and_defuses_formulas(admin_client, mem
     )
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_members_pages_need_view_permission(client, django_user_model, members) -> None:
     segment = make_segment(static_ids=_ids(members[:2]))
@@ -158,6 +162,7 @@ def test_members_pages_need_view_permission(client, django_user_model, members) 
     assert client.get(_url("usersegment_members", 999_999)).status_code == 404
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_never_refreshed_segment_says_so(admin_client, members) -> None:
     segment = make_segment(static_ids=_ids(members[:2]))
@@ -168,6 +173,7 @@ def test_never_refreshed_segment_says_so(admin_client, members) -> None:
 # --- refresh runs ----------------------------------------------------------------------
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_run_drills_down_to_who_entered_and_who_left(admin_client, members) -> None:
     segment = make_segment(static_ids=_ids(members[:3]))
@@ -202,6 +208,7 @@ def test_run_drills_down_to_who_entered_and_who_left(admin_client, members) -> N
     assert _url("refreshrun_changes_csv", run.pk) in page
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_a_failed_run_has_no_changes(admin_client, members) -> None:
     segment = make_segment(method="high_level")
@@ -243,6 +250,7 @@ def _form(**overrides: str) -> dict[str, str]:
     return data | overrides
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_live_count_returns_the_count_and_saves_nothing(admin_client, members) -> None:
     url = _url("usersegment_count")
@@ -260,6 +268,7 @@ def test_live_count_returns_the_count_and_saves_nothing(admin_client, members) -
     assert segment.static_ids == _ids(members[:4])
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_live_count_hints_at_a_tree_that_can_never_match(admin_client, members) -> None:
     url = _url("usersegment_count")
@@ -318,6 +327,7 @@ def test_never_true_agrees_with_a_search_of_values(comparisons) -> None:
 # --- count over time ---------------------------------------------------------------------
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_member_count_history_and_its_chart(admin_client, members) -> None:
     segment = make_segment(static_ids=_ids(members[:3]))
@@ -357,6 +367,7 @@ def test_count_chart_steps_through_each_change() -> None:
 # --- the form ----------------------------------------------------------------------------
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_slug_is_read_only_once_the_segment_exists(admin_client, members) -> None:
     add = admin_client.get(_url("usersegment_add"))

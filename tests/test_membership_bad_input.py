@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("segments_reader")]
 @pytest.fixture
 def refreshed(settings) -> tuple[UserSegment, IntMember]:
     """A refreshed segment holding one integer-keyed member."""
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     member = IntMember.objects.create(email="m@example.org", level=1)
     segment = make_segment(static_ids=str(member.pk))
     segment.refresh()
@@ -45,6 +44,7 @@ NOT_MEMBERS = [
 ]
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.parametrize(("make", "named"), NOT_MEMBERS)
 @pytest.mark.parametrize("method", ["has_member", "matches"])
 def test_what_is_not_a_member_is_refused_by_name(refreshed, method: str, make: Any, named: str) -> None:
@@ -59,6 +59,7 @@ def test_what_is_not_a_member_is_refused_by_name(refreshed, method: str, make: A
     assert isinstance(info.value, TypeError | ValueError)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 def test_a_string_that_is_no_key_is_not_echoed(refreshed) -> None:
     segment, _ = refreshed
     with pytest.raises(InvalidMemberError) as info:
@@ -66,12 +67,14 @@ def test_a_string_that_is_no_key_is_not_echoed(refreshed) -> None:
     assert "s3cr3t" not in str(info.value)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.parametrize("method", ["has_member", "matches"])
 def test_an_unsaved_member_is_not_a_member(refreshed, method: str) -> None:
     segment, _ = refreshed
     assert getattr(segment, method)(IntMember(email="new@example.org")) is False
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 def test_a_deleted_segment_has_no_members(refreshed) -> None:
     segment, member = refreshed
     segment.delete()
@@ -79,6 +82,7 @@ def test_a_deleted_segment_has_no_members(refreshed) -> None:
     assert member.is_member(segment) is False
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 def test_keys_of_members_still_work(refreshed) -> None:
     segment, member = refreshed
     assert segment.has_member(member)
@@ -88,6 +92,7 @@ def test_keys_of_members_still_work(refreshed) -> None:
     assert not segment.has_member(member.pk + 1)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.parametrize(
     "when",
     [
@@ -104,6 +109,7 @@ def test_members_at_needs_an_aware_datetime(refreshed, when: Any) -> None:
         list(segment.members_at(when))
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 def test_members_at_an_aware_datetime(refreshed) -> None:
     segment, member = refreshed
     now = dt.datetime.now(dt.UTC)
@@ -117,6 +123,7 @@ def test_validate_sql_refuses_what_is_not_text(sql: Any) -> None:
         validate_sql(sql)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 def test_a_segment_whose_sql_is_null_is_refused_on_refresh_and_matches(refreshed) -> None:
     segment, member = refreshed
     unsaved = UserSegment(name="Null", slug="null", sql=None)
@@ -135,6 +142,7 @@ def test_a_segment_whose_sql_is_null_is_refused_on_refresh_and_matches(refreshed
     assert segment.has_member(member)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.parametrize(
     "token",
     [
@@ -144,11 +152,11 @@ def test_a_segment_whose_sql_is_null_is_refused_on_refresh_and_matches(refreshed
     ],
 )
 def test_only_ascii_digits_are_integer_ids(settings, token: str) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     valid, invalid = member_ids.parse_static_ids(f"7 {token}", IntMember)
     assert (valid, invalid) == (["7"], [token])
 
 
+@pytest.mark.member_model("memberapp.UuidMember")
 def test_only_ascii_hex_digits_are_uuid_ids() -> None:
     key = uuid.UUID(int=0x123)
     ascii_form = str(key)

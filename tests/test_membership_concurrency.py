@@ -17,12 +17,11 @@ from django_segments.models import Membership, RefreshRun, UserSegment
 from tests.memberapp.models import IntMember
 from tests.membership_helpers import current_ids, make_segment, membership_rows, transactional
 
-pytestmark = pytest.mark.usefixtures("segments_reader")
+pytestmark = [pytest.mark.member_model("memberapp.IntMember"), pytest.mark.usefixtures("segments_reader")]
 
 
 @pytest.fixture
 def members(settings) -> list[IntMember]:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     return IntMember.objects.bulk_create(
         IntMember(email=f"m{i}@example.org", level=i % 10) for i in range(40)
     )
@@ -136,7 +135,6 @@ def test_refresh_terminated_midway_leaves_membership_intact(members, victim, set
 
 @transactional
 def test_refresh_of_100k_members_rewrites_only_the_changed_rows(settings) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     settings.SEGMENTS_REFRESH_BATCH_SIZE = 20_000
     with connection.cursor() as cursor:
         cursor.execute(

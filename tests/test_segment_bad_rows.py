@@ -16,9 +16,9 @@ def _values(*rows: str) -> str:
     return "SELECT x FROM (VALUES " + ", ".join(f"({row})" for row in rows) + ") AS v(x)"
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_text_that_is_no_integer_key_is_skipped_and_counted(settings) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     a, b, c, outside = IntMember.objects.bulk_create(IntMember(email=f"m{i}@example.org") for i in range(4))
     sql = _values(
         f"'{a.pk}'",
@@ -55,9 +55,9 @@ def test_integers_past_the_key_type_are_skipped(settings) -> None:
     assert segment.matches(user)
 
 
+@pytest.mark.member_model("memberapp.UuidMember")
 @transactional
 def test_text_that_is_no_uuid_is_skipped(settings) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.UuidMember"
     first, second, third = UuidMember.objects.bulk_create(
         UuidMember(email=f"u{i}@example.org") for i in range(3)
     )
@@ -81,9 +81,9 @@ def test_text_that_is_no_uuid_is_skipped(settings) -> None:
     assert numbers.member_count == 0
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_a_failing_query_still_fails_the_refresh(settings) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     member = IntMember.objects.create(email="m@example.org")
     segment = make_segment(sql=f"SELECT {member.pk}")
     segment.refresh()
@@ -94,9 +94,9 @@ def test_a_failing_query_still_fails_the_refresh(settings) -> None:
     assert current_ids(segment) == {str(member.pk)}
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_skipped_rows_never_show_their_values(settings) -> None:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     segment = make_segment(sql="SELECT 'secret-' || email FROM memberapp_intmember")
     IntMember.objects.create(email="hidden@example.org")
     result = segment.refresh()

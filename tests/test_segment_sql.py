@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.test import TestCase, override_settings
+from django.test import TestCase
 
 from django_segments.exceptions import RefreshError, UnsafeSQLError
 from django_segments.membership import safe_sql, sql_functions
@@ -203,7 +203,6 @@ def on_writer() -> Iterator[None]:
 
 @pytest.fixture
 def members(settings) -> list[IntMember]:
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     Secret.objects.create(value="hidden")
     return IntMember.objects.bulk_create(IntMember(email=f"m{i}@example.org", level=i) for i in range(10))
 
@@ -222,6 +221,7 @@ def _database_state() -> tuple:
         return cursor.fetchone()
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_through_refresh_fails_cleanly(members, name) -> None:
@@ -281,6 +281,7 @@ DATABASE_REFUSES = {
 }
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 @pytest.mark.parametrize("name", sorted(DATABASE_REFUSES))
 def test_database_refuses_attack_without_the_validator(members, name) -> None:
@@ -290,6 +291,7 @@ def test_database_refuses_attack_without_the_validator(members, name) -> None:
     assert _database_state() == state
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_an_advisory_lock_taken_without_the_validator_ends_with_the_sandbox(members) -> None:
     # pg_advisory_lock() returns void, which is no member id: the row is skipped (None),
@@ -302,6 +304,7 @@ def test_an_advisory_lock_taken_without_the_validator_ends_with_the_sandbox(memb
         assert cursor.fetchone() == (0,)
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_reader_login_is_not_privileged(members) -> None:
     with safe_sql.read_only_session() as raw:
@@ -319,6 +322,7 @@ def test_reader_login_is_not_privileged(members) -> None:
         )
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_reading_a_forbidden_table_fails_and_names_it(members) -> None:
     segment = make_segment(sql="SELECT id FROM memberapp_secret")
@@ -329,6 +333,7 @@ def test_reading_a_forbidden_table_fails_and_names_it(members) -> None:
             _run_unvalidated(f"SELECT 1 FROM {table}")
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_statement_timeout_stops_a_slow_query(members, settings) -> None:
     settings.SEGMENTS_STATEMENT_TIMEOUT = 300
@@ -340,6 +345,7 @@ def test_statement_timeout_stops_a_slow_query(members, settings) -> None:
     assert UserSegment.objects.get(pk=segment.pk).state == "failed"
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_timeout_survives_set_config_inside_the_query(members, settings) -> None:
     settings.SEGMENTS_STATEMENT_TIMEOUT = 300
@@ -352,6 +358,7 @@ def test_timeout_survives_set_config_inside_the_query(members, settings) -> None
     assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_lock_timeout_stops_a_query_waiting_for_a_lock(members, settings) -> None:
     settings.SEGMENTS_LOCK_TIMEOUT = 200
@@ -367,6 +374,7 @@ def test_lock_timeout_stops_a_query_waiting_for_a_lock(members, settings) -> Non
     assert segment.refresh().member_count == 10
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_percent_signs_and_live_checks(members, on_writer) -> None:
     sql = "SELECT id FROM memberapp_intmember WHERE email LIKE 'm1%' OR level = 7"
@@ -377,6 +385,7 @@ def test_percent_signs_and_live_checks(members, on_writer) -> None:
     assert {m.pk for m in segment.members} == live
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_statements_smuggled_in_quotes_or_comments_are_just_text(members, on_writer) -> None:
     segment = make_segment(
@@ -389,6 +398,7 @@ def test_statements_smuggled_in_quotes_or_comments_are_just_text(members, on_wri
     assert IntMember.objects.count() == 10
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_a_trailing_semicolon_is_accepted(members, on_writer) -> None:
     segment = make_segment(sql="SELECT id FROM memberapp_intmember WHERE level >= 5;\n")
@@ -489,6 +499,7 @@ def test_a_function_raising_a_shown_code_with_a_value_shows_only_the_code(passwo
         assert piece not in str(caught.value).lower()
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @transactional
 def test_errors_located_in_the_sql_keep_message_and_position(members) -> None:
     sql = "SELECT id\nFROM memberapp_intmember\nWHERE nope = 1"
@@ -570,6 +581,7 @@ def test_a_deeply_nested_text_within_the_cap_does_not_crash_a_small_thread() -> 
 # --- Test mode: segment SQL on the writer's connection -----------------------------------
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_without_test_mode_segment_sql_cannot_see_the_tests_rows(members) -> None:
     segment = make_segment(sql="SELECT id FROM memberapp_intmember WHERE level >= 5")
@@ -577,6 +589,7 @@ def test_without_test_mode_segment_sql_cannot_see_the_tests_rows(members) -> Non
         segment.refresh()
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db
 def test_test_mode_sees_the_tests_uncommitted_rows(members) -> None:
     segment = make_segment(sql="SELECT id FROM memberapp_intmember WHERE level >= 5")
@@ -599,6 +612,7 @@ def _writer_settings() -> tuple:
         return cursor.fetchone()
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.parametrize(
     "transaction",
     [
@@ -630,12 +644,12 @@ def test_test_mode_keeps_the_wrapper_read_only_and_timeouts(request, transaction
     assert IntMember.objects.count() == 10
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 class SegmentSQLTestCase(TestCase):
     """The documented use in a Django ``TestCase``."""
 
     def setUp(self) -> None:
         self.enterContext(segment_sql_on_writer())
-        self.enterContext(override_settings(SEGMENTS_MEMBER_MODEL="memberapp.IntMember"))
         IntMember.objects.bulk_create(IntMember(email=f"m{i}@example.org", level=i) for i in range(4))
 
     def test_refresh_sees_rows_created_in_the_test(self) -> None:

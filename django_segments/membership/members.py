@@ -1,12 +1,11 @@
-"""The member model (``SEGMENTS_MEMBER_MODEL``) and how its primary keys are stored.
+"""The member model (``SEGMENTS_MEMBER_MODEL``) and the text form of its keys.
 
-Membership stores ``member_id`` as text: the canonical text form of the member's
-primary key (``str(int)`` / the lowercase hyphenated ``str(uuid)``, which is exactly what
-Postgres' ``::text`` cast produces). One column therefore serves integer and UUID keyed
-member models, needs no migration when ``SEGMENTS_MEMBER_MODEL`` changes, and never
-needs a foreign key to a swappable model. Queries join back by casting ``member_id`` to
-the key's own type (``member_id::bigint`` / ``::uuid``), so the member table's primary-key
-index is used.
+`Membership.member` is a foreign key to the member model, of its primary key's type
+(integer, bigint or UUID), declared when the models load, as references to
+``AUTH_USER_MODEL`` are. Keys given by users (static ids, the first column of segment
+SQL, arguments of ``has_member``) are read in their canonical text form (``str(int)`` / the
+lowercase hyphenated ``str(uuid)``, what Postgres' ``::text`` cast produces), which the
+key column accepts as it is.
 """
 
 from __future__ import annotations
@@ -29,13 +28,14 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def get_member_model() -> type[models.Model]:
-    """The model named by ``SEGMENTS_MEMBER_MODEL`` (default ``AUTH_USER_MODEL``)."""
-    label = conf.member_model()
-    try:
-        return apps.get_model(label, require_ready=False)
-    except (LookupError, ValueError) as exc:
-        msg = f"SEGMENTS_MEMBER_MODEL refers to {label!r}, which is not an installed model."
-        raise SegmentDefinitionError(msg) from exc
+    """The model `Membership.member` refers to: ``SEGMENTS_MEMBER_MODEL`` (default
+    ``AUTH_USER_MODEL``) as it was when the models loaded."""
+    membership = apps.get_model("django_segments", "Membership", require_ready=False)
+    model = membership._meta.get_field("member").related_model
+    if not isinstance(model, type):
+        msg = f"SEGMENTS_MEMBER_MODEL refers to {conf.member_model()!r}, which is not an installed model."
+        raise SegmentDefinitionError(msg)
+    return model
 
 
 def pk_db_type(model: type[models.Model], connection: BaseDatabaseWrapper) -> str:
@@ -91,6 +91,18 @@ def member_id_of(model: type[models.Model], member: Any) -> str | None:
     except (ValidationError, ValueError, TypeError, AttributeError):
         msg = f"The member must be {expected}; got a {type(member).__name__} that is neither."
         raise InvalidMemberError(msg) from None
+
+
+def member_key_of(model: type[models.Model], member: Any) -> Any:
+    """The primary-key value (``int``, ``UUID``, ...) of a member instance or key, as
+    `member_id_of` validates it; None for an unsaved instance. ``Membership.member_id``
+    holds this type, so it is the value to filter or bind it with."""
+    member_id = member_id_of(model, member)
+    if member_id is None:
+        return None
+    pk = model._meta.pk
+    assert pk is not None  # noqa: S101
+    return pk.to_python(member_id)
 
 
 def parse_static_ids(text: str, model: type[models.Model]) -> tuple[list[str], list[str]]:

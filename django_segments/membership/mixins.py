@@ -22,8 +22,8 @@ class SegmentMixin:
 
     pk: Any
 
-    def _segment_member_id(self) -> str | None:
-        return member_ids.member_id_of(member_ids.get_member_model(), self)
+    def _segment_member_id(self) -> Any:
+        return member_ids.member_key_of(member_ids.get_member_model(), self)
 
     def is_member(self, segment: UserSegment | str) -> bool:
         """Whether this member is currently in ``segment`` (an instance or a slug)."""

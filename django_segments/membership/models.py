@@ -23,7 +23,6 @@ from django.contrib.postgres.fields import DateTimeRangeField
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
 from django.db.models import F, Func, Q
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from django_segments import conf
@@ -304,7 +303,7 @@ class UserSegment(models.Model):
         a value that is neither a member nor a member's key.
         """
         model = member_ids.get_member_model()
-        member_id = member_ids.member_id_of(model, member)
+        member_id = member_ids.member_key_of(model, member)
         if member_id is None or (self.pk is None and self.last_success is not None):
             return False
         self._require_refreshed()
@@ -341,14 +340,9 @@ class UserSegment(models.Model):
 
 
 def member_queryset(memberships: models.QuerySet) -> models.QuerySet:
-    """Member-model queryset of the ``member_id`` values of ``memberships``."""
+    """Member-model queryset of the members of ``memberships``."""
     model = member_ids.get_member_model()
-    pk = model._meta.pk
-    assert pk is not None  # noqa: S101
-    target = pk.target_field if pk.is_relation else pk  # type: ignore[attr-defined]
-    cast_to = models.BigIntegerField() if isinstance(target, models.IntegerField) else target.clone()
-    ids = memberships.values_list(Cast("member_id", cast_to), flat=True)
-    return model._default_manager.filter(pk__in=ids)
+    return model._default_manager.filter(pk__in=memberships.values("member_id"))
 
 
 class MembershipQuerySet(models.QuerySet["Membership"]):
@@ -365,7 +359,19 @@ class MembershipQuerySet(models.QuerySet["Membership"]):
     def for_member(self, member: Any) -> MembershipQuerySet:
         """Rows of one member (instance or primary key)."""
         model = member_ids.get_member_model()
-        return self.filter(member_id=member_ids.member_id_of(model, member))
+        return self.filter(member_id=member_ids.member_key_of(model, member))
+
+
+def forget_member(member: Any) -> int:
+    """Erase the whole membership history of ``member`` (instance or primary key) in every
+    segment; return the number of periods deleted.
+
+    For a request to erase what is recorded about a person who stays a member: the member
+    row is kept, and the next refresh of a segment the member still matches starts a new
+    period. Deleting the member erases the same rows by itself (``ON DELETE CASCADE``).
+    """
+    deleted, _ = Membership.objects.for_member(member).delete()
+    return deleted
 
 
 class _NoOverlap(LibraryTrigger):
@@ -398,7 +404,15 @@ class Membership(models.Model):
     segment = models.ForeignKey(
         UserSegment, on_delete=models.CASCADE, related_name="memberships", db_index=False
     )
-    member_id = models.CharField(max_length=255)
+    # NOTE - the database's own constraint is ON DELETE CASCADE (migration 0007), so a
+    # member deleted by raw SQL loses its history as one deleted through the ORM does.
+    # No index of its own: segments_membership_member below leads with the column.
+    member = models.ForeignKey(
+        conf.member_model(),
+        on_delete=models.CASCADE,
+        related_name="segment_memberships",
+        db_index=False,
+    )
     period = DateTimeRangeField()
 
     objects = MembershipQuerySet.as_manager()
@@ -415,7 +429,7 @@ class Membership(models.Model):
                 name="segments_membership_period_valid",
             ),
             models.UniqueConstraint(
-                fields=["segment", "member_id"],
+                fields=["segment", "member"],
                 condition=Q(period__upper_inf=True),
                 name="segments_membership_current",
             ),
@@ -425,14 +439,11 @@ class Membership(models.Model):
             _NoOverlap(name="segments_membership_no_overlap_upd", operation=pgtrigger.Update),
         ]
         indexes = [
-            models.Index(fields=["segment", "member_id"], name="segments_membership_history"),
-            # Covers segment_id too: "segments of one member" is then an index-only scan
-            # (without it the planner preferred the GiST index, ~100x the buffers).
-            models.Index(
-                fields=["member_id", "segment"],
-                condition=Q(period__upper_inf=True),
-                name="segments_membership_member",
-            ),
+            models.Index(fields=["segment", "member"], name="segments_membership_history"),
+            # Over every row, not only current ones: deleting a member (the ORM's cascade
+            # or the foreign key's ON DELETE CASCADE) finds its whole history by it, and
+            # "segments of one member" reads it with segment_id.
+            models.Index(fields=["member", "segment"], name="segments_membership_member"),
             models.Index(F("segment"), Func("period", function="lower"), name="segments_membership_entered"),
             models.Index(F("segment"), Func("period", function="upper"), name="segments_membership_left"),
         ]
@@ -448,7 +459,12 @@ class CurrentMembership(models.Model):
     segment = models.ForeignKey(
         UserSegment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    member_id = models.CharField(max_length=255)
+    member = models.ForeignKey(
+        conf.member_model(),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="current_segment_memberships",
+    )
     since = models.DateTimeField()
 
     class Meta:

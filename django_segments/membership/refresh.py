@@ -50,8 +50,9 @@ logger = logging.getLogger("django_segments.membership")
 #: First key of the two-key advisory lock; the second is the segment id.
 LOCK_NAMESPACE = 0x5E6D0001
 _SHOWN = 10
-#: The relation of selected ids when nothing is selected (and for `archive`).
-NOTHING_SELECTED = "(SELECT NULL::text AS member_id WHERE false)"
+#: The relation of selected ids when nothing is selected (and for `archive`); its column
+#: has the key column's type.
+NOTHING_SELECTED = "(SELECT member_id FROM django_segments_membership WHERE false)"
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,11 @@ class _Collector:
             return NOTHING_SELECTED
         union = " UNION ".join(f"({part})" for part in parts)
         # NOTE - a semi-join from the member table: each existing member comes out once,
-        # however often the definitions name it, without a DISTINCT over a million texts
-        # (half the time of DISTINCT + EXISTS at a million ids). The id is the member's
-        # own key as text, the form every definition's ids are cast to.
+        # however often the definitions name it, without a DISTINCT over a million ids
+        # (half the time of DISTINCT + EXISTS at a million ids).
         selected = (
-            f"SELECT m.{self.pk_column}::text AS member_id FROM {self.member_table} AS m "
-            f"WHERE m.{self.pk_column} IN (SELECT u.id::{self.pk_type} FROM ({union}) AS u(id))"
+            f"SELECT m.{self.pk_column} AS member_id FROM {self.member_table} AS m "
+            f"WHERE m.{self.pk_column} IN (SELECT u.id FROM ({union}) AS u(id))"
         )
         if not params:
             # E.g. SQL only (the common case): no second copy of a million ids; the diff
@@ -162,7 +162,7 @@ class _Collector:
         # which has named parameters of its own: materialize the ids once.
         # NOTE - no primary key: the selection gives each member once already, and the
         # diff joins by hash; a btree over a million rows cost more than the diff itself.
-        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id text)")
+        self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id {self.pk_type})")
         self.cursor.execute(f"INSERT INTO {self.desired} (member_id) {selected}", params)
         self.cursor.execute(f"ANALYZE {self.desired}")
         return self.desired
@@ -172,7 +172,7 @@ class _Collector:
         self.cursor.execute(f"DROP TABLE IF EXISTS {self.stage}, {self.desired}")
 
     def _stage_sql(self) -> str:
-        self.cursor.execute(f"CREATE TEMP TABLE {self.stage} (member_id text)")
+        self.cursor.execute(f"CREATE TEMP TABLE {self.stage} (member_id {self.pk_type})")
         batches = safe_sql.stream_ids(
             self.segment.sql, pk_type=self.pk_type, batch_size=conf.refresh_batch_size()
         )
@@ -216,7 +216,7 @@ class _Collector:
         unknown = [row[0] for row in self.cursor.fetchall()]
         if unknown:
             self.warnings.append(_listing("unknown static id", unknown))
-        return "SELECT unnest(%s::text[])", [valid]
+        return f"SELECT unnest(%s::text[])::{self.pk_type}", [valid]
 
     def _method(self) -> tuple[str, list[Any]]:
         if not self.segment.method:
@@ -232,7 +232,7 @@ class _Collector:
 
     def _subquery(self, queryset: models.QuerySet) -> tuple[str, list[Any]]:
         sql, params = queryset.values("pk").query.get_compiler(using=self.alias).as_sql()
-        return f"SELECT (q.id)::text FROM ({sql}) AS q(id)", list(params)
+        return f"SELECT q.id FROM ({sql}) AS q(id)", list(params)
 
 
 def _listing(what: str, values: list[str]) -> str:

@@ -43,7 +43,7 @@ RETURNING id;
 -- name: many_memberships
 -- Member m is in segment number n when (m + n) is a multiple of `every`.
 INSERT INTO django_segments_membership (segment_id, member_id, period)
-SELECT s.id, m::text, tstzrange(now() - interval '1 day', NULL, '[)')
+SELECT s.id, m, tstzrange(now() - interval '1 day', NULL, '[)')
 FROM unnest(%(segment_ids)s::bigint[]) WITH ORDINALITY AS s(id, n),
      generate_series(1, %(members)s) AS m
 WHERE (m + s.n) %% %(every)s = 0;

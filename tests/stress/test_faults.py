@@ -160,12 +160,12 @@ def test_connection_killed_in_the_deferred_check_of_a_hard_delete() -> None:
 # --- user segment refresh -----------------------------------------------------------------
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.django_db(transaction=True, databases=["default", "segments_exec"])
 def test_connection_killed_mid_refresh_keeps_membership(settings, segments_reader) -> None:
     models = pytest.importorskip("django_segments.models")
     from tests.memberapp.models import IntMember
 
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     IntMember.objects.bulk_create([IntMember(email=f"m{i}@example.org", level=i) for i in range(10)])
     segment = models.UserSegment.objects.create(
         name="High", slug="high", sql="SELECT id FROM memberapp_intmember WHERE level >= 5"

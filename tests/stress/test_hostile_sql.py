@@ -117,10 +117,10 @@ def _attack(name: str, sql: str, validator: bool) -> tuple[list[str], str]:
     return [f"{name}: {p}" for p in problems], note
 
 
+@pytest.mark.member_model("memberapp.IntMember")
 @pytest.mark.parametrize("validator", [True, False], ids=["validated", "database layers only"])
 def test_hostile_sql_fails_the_refresh_and_changes_nothing(validator: bool, settings, monkeypatch) -> None:
     """With pglast validation, and without it: the database layers must hold on their own."""
-    settings.SEGMENTS_MEMBER_MODEL = "memberapp.IntMember"
     settings.SEGMENTS_STATEMENT_TIMEOUT = 300
     if not validator:
         from django_segments.membership import safe_sql
