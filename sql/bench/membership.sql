@@ -2,7 +2,7 @@
 
 -- name: members
 -- Members 1..count, all active; a segment's definition selects the active ones.
-TRUNCATE memberapp_intmember RESTART IDENTITY;
+TRUNCATE memberapp_intmember RESTART IDENTITY CASCADE;
 INSERT INTO memberapp_intmember (email, level, active)
 SELECT 'member' || i || '@example.org', i %% 10, true FROM generate_series(1, %(count)s) AS i;
 
