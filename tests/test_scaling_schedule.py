@@ -136,8 +136,8 @@ from django_segments.membership import refresh, tasks
 original = refresh._apply
 
 
-def apply_then_hang(cursor, segment_id, *args):
-    counts = original(cursor, segment_id, *args)
+def apply_then_hang(cursor, segment_id, *args, **kwargs):
+    counts = original(cursor, segment_id, *args, **kwargs)
     print("applied", segment_id, flush=True)
     time.sleep(120)  # killed here, before the refresh's transaction commits
     return counts

@@ -670,3 +670,25 @@ def test_the_example_of_the_testing_page_runs() -> None:
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(namespace["StaffSegmentTests"])
     result = unittest.TextTestRunner(stream=io.StringIO()).run(suite)
     assert (result.testsRun, result.errors, result.failures) == (1, [], [])
+
+
+@pytest.mark.member_model("memberapp.IntMember")
+@transactional
+def test_repeated_and_unknown_ids_give_exact_membership_on_every_refresh() -> None:
+    # The first refresh narrows the selection to members up front; later ones (the
+    # segment has members) diff it as it came and check only the entering ids.
+    members = IntMember.objects.bulk_create(IntMember(email=f"r{i}@example.org", level=i) for i in range(6))
+    sql = (
+        "SELECT id FROM memberapp_intmember WHERE level >= 3 UNION ALL "
+        "SELECT id FROM memberapp_intmember WHERE level >= 3 UNION ALL SELECT -1"
+    )
+    segment = make_segment(sql=sql)
+    first = segment.refresh()
+    assert (first.entered, first.exited, first.member_count) == (3, 0, 3)
+    IntMember.objects.filter(pk__in=[members[1].pk, members[2].pk]).update(level=9)
+    IntMember.objects.filter(pk=members[5].pk).update(level=0)
+    second = segment.refresh()
+    assert (second.entered, second.exited, second.member_count) == (2, 1, 4)
+    expected = {m.pk for m in members[1:5]}
+    assert {m.pk for m in segment.members} == expected
+    assert segment.memberships.current().count() == 4, "one open period per member"

@@ -134,8 +134,10 @@ class _Collector:
         self.warnings: list[str] = []
 
     def collect(self) -> str:
-        """Return a relation (a temp table, or a subquery over the streamed ids) of the
-        distinct ids of existing members that the definitions select."""
+        """Return a relation (a temp table, or a subquery over the streamed ids) of the ids
+        the definitions select, as ``member_id``: an id may repeat and need not be a
+        member's (`existing` narrows it to distinct members; the diff keeps only those of
+        the entering ids)."""
         parts: list[str] = []
         params: list[Any] = []
         if self.segment.sql.strip():
@@ -147,25 +149,27 @@ class _Collector:
         if not parts:
             return NOTHING_SELECTED
         union = " UNION ".join(f"({part})" for part in parts)
-        # NOTE - a semi-join from the member table: each existing member comes out once,
-        # however often the definitions name it, without a DISTINCT over a million ids
-        # (half the time of DISTINCT + EXISTS at a million ids).
-        selected = (
-            f"SELECT m.{self.pk_column} AS member_id FROM {self.member_table} AS m "
-            f"WHERE m.{self.pk_column} IN (SELECT u.id FROM ({union}) AS u(id))"
-        )
+        selected = f"SELECT u.id AS member_id FROM ({union}) AS u(id)"
         if not params:
-            # E.g. SQL only (the common case): no second copy of a million ids; the diff
-            # reads the streamed rows once, de-duplicated and limited to existing members.
+            # E.g. SQL only (the common case): the diff reads the streamed rows once.
             return f"({selected})"
         # Parameters (static ids, queryset values) cannot travel inside the diff statement,
         # which has named parameters of its own: materialize the ids once.
-        # NOTE - no primary key: the selection gives each member once already, and the
-        # diff joins by hash; a btree over a million rows cost more than the diff itself.
+        # NOTE - no primary key: the diff joins by hash; a btree over a million rows cost
+        # more than the diff itself.
         self.cursor.execute(f"CREATE TEMP TABLE {self.desired} (member_id {self.pk_type})")
         self.cursor.execute(f"INSERT INTO {self.desired} (member_id) {selected}", params)
         self.cursor.execute(f"ANALYZE {self.desired}")
         return self.desired
+
+    def existing(self, selected: str) -> str:
+        """The distinct ids of existing members in relation ``selected``, as ``member_id``."""
+        # NOTE - a semi-join from the member table: each member comes out once, without a
+        # DISTINCT over a million ids (half the time of DISTINCT + EXISTS).
+        return (
+            f"(SELECT m.{self.pk_column} AS member_id FROM {self.member_table} AS m "
+            f"WHERE m.{self.pk_column} IN (SELECT s.member_id FROM {selected} AS s))"
+        )
 
     def drop(self) -> None:
         """Drop the temporary tables (also dropped with the session)."""
@@ -259,8 +263,7 @@ WITH current AS (
     RETURNING 1
 ), opened AS (
     INSERT INTO {membership} (segment_id, member_id, period)
-    SELECT %(segment)s, diff.entering, tstzrange(%(stamp)s, NULL, '[)') FROM diff
-    WHERE diff.entering IS NOT NULL
+    {opened}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed),
@@ -268,10 +271,33 @@ SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed),
 """
 
 
-def _apply(cursor: CursorWrapper, segment_id: int, desired: str, stamp: datetime) -> tuple[int, int, int]:
-    """Close and open periods in one statement; return ``(entered, exited, count)``."""
-    table = connections[writer_alias()].ops.quote_name(Membership._meta.db_table)
-    cursor.execute(_APPLY.format(membership=table, desired=desired), {"stamp": stamp, "segment": segment_id})
+# The rows `opened` inserts, from `diff`, when ``desired`` holds distinct members only.
+_OPEN_MEMBERS = """
+    SELECT %(segment)s, diff.entering, tstzrange(%(stamp)s, NULL, '[)') FROM diff
+    WHERE diff.entering IS NOT NULL
+"""
+# ... when ``desired`` is the selection as it came: a semi-join from the member table gives
+# each entering member once and leaves out ids that name no member.
+_OPEN_SELECTED = """
+    SELECT %(segment)s, k.{key}, tstzrange(%(stamp)s, NULL, '[)') FROM {members} AS k
+    WHERE k.{key} IN (SELECT diff.entering FROM diff WHERE diff.entering IS NOT NULL)
+    ORDER BY k.{key}
+"""
+
+
+def _apply(
+    cursor: CursorWrapper, segment_id: int, desired: str, stamp: datetime, *, members_only: bool
+) -> tuple[int, int, int]:
+    """Close and open periods in one statement; return ``(entered, exited, count)``.
+
+    ``members_only``: ``desired`` holds distinct ids of existing members; otherwise any ids.
+    """
+    qn = connections[writer_alias()].ops.quote_name
+    model = member_ids.get_member_model()
+    members, key = qn(model._meta.db_table), qn(str(model._meta.pk.column))
+    opened = _OPEN_MEMBERS if members_only else _OPEN_SELECTED.format(members=members, key=key)
+    statement = _APPLY.format(membership=qn(Membership._meta.db_table), desired=desired, opened=opened)
+    cursor.execute(statement, {"stamp": stamp, "segment": segment_id})
     entered, exited, before = cursor.fetchone()
     # NOTE - every part of one statement sees the same snapshot: "current" is as it was.
     return int(entered), int(exited), int(before) + int(entered) - int(exited)
@@ -325,7 +351,7 @@ def archive(segment: UserSegment) -> RefreshResult:
     started = time.monotonic()
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         stamp = _lock(cursor, segment.pk)
-        entered, exited, count = _apply(cursor, segment.pk, NOTHING_SELECTED, stamp)
+        entered, exited, count = _apply(cursor, segment.pk, NOTHING_SELECTED, stamp, members_only=True)
         result = _record_success(
             segment, alias, attempt, started, (stamp, entered, exited, count), warnings=[], archived=True
         )
@@ -352,8 +378,15 @@ def _refresh_in_transaction(
         _set_work_mem(cursor)
         stamp = _lock(cursor, segment.pk)
         collector = _Collector(cursor, segment, alias)
-        desired = collector.collect()
-        entered, exited, count = _apply(cursor, segment.pk, desired, stamp)
+        # NOTE - a segment with members diffs the selection as it came and checks only the
+        # entering ids (1M members, 1% changed: 1.1 s against 1.7 s narrowing it first);
+        # one without (a first refresh, where every id enters) narrows it first (a pass
+        # over the member table, 1.5 s less than checking 1M entering ids one by one).
+        # Either is exact; the stored count only chooses the cheaper.
+        selected = collector.collect()
+        members_only = not segment.member_count
+        desired = collector.existing(selected) if members_only else selected
+        entered, exited, count = _apply(cursor, segment.pk, desired, stamp, members_only=members_only)
         collector.drop()
         return _record_success(
             segment, alias, attempt, started, (stamp, entered, exited, count), warnings=collector.warnings
@@ -468,7 +501,7 @@ def preview(segment: UserSegment, *, limit: int = 20) -> PreviewResult:
     alias = writer_alias()
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         collector = _Collector(cursor, segment, alias)
-        desired = collector.collect()
+        desired = collector.existing(collector.collect())
         cursor.execute(f"SELECT count(*) FROM {desired} AS d")
         count = int(cursor.fetchone()[0])
         cursor.execute(
