@@ -57,12 +57,15 @@ def _poll(query: str, params: list, *, timeout: float = 10.0) -> Any:
     return None  # pragma: no cover
 
 
+# Advisory locks of this database only: other databases of the server have their own.
+_THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 _LOCK_WAITERS = (
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-    "AND objid = %s AND NOT granted HAVING count(*) > 0"
+    f"AND objid = %s AND NOT granted AND {_THIS_DATABASE} HAVING count(*) > 0"
 )
 _LOCK_HOLDER = (
-    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted"
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted "
+    f"AND {_THIS_DATABASE}"
 )
 
 

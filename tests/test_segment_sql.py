@@ -300,7 +300,10 @@ def test_an_advisory_lock_taken_without_the_validator_ends_with_the_sandbox(memb
     assert _run_unvalidated(ATTACKS["advisory_lock"]) == [None]
     assert _database_state() == state
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert cursor.fetchone() == (0,)
 
 

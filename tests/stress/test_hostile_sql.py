@@ -61,7 +61,8 @@ def _side_effects() -> tuple[Any, ...]:
         cursor.execute(
             f"SELECT (SELECT count(*) FROM {MEMBERS}), (SELECT sum(level) FROM {MEMBERS}),"
             " to_regclass('segments_stolen') IS NOT NULL,"
-            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory')"
+            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+            "  (SELECT oid FROM pg_database WHERE datname = current_database()))"
         )
         return cursor.fetchone()
 
