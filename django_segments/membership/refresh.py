@@ -246,20 +246,25 @@ def _listing(what: str, values: list[str]) -> str:
 
 _APPLY = """
 WITH current AS (
-    SELECT id, member_id FROM {membership}
+    -- member_id alone: an index-only scan of the partial unique index; a row's id would
+    -- read the heap for every current member (1M members, nothing changed: 0.3-0.4 s
+    -- against 0.8-0.9 s). Leavers' rows are found again by that index.
+    SELECT member_id FROM {membership}
     WHERE segment_id = %(segment)s AND upper_inf(period)
 ), diff AS MATERIALIZED (
     -- One full join finds both who enters and who leaves (one pass over each side).
     -- In key order: the periods are then closed in about the order they lie in the
     -- table and its indexes, whichever way the statement is planned (in the order the
     -- join gives, closing 500,000 took twice as long).
-    SELECT d.member_id AS entering, c.id AS leaving
+    SELECT d.member_id AS entering, c.member_id AS leaving
     FROM {desired} d FULL JOIN current c ON c.member_id = d.member_id
-    WHERE d.member_id IS NULL OR c.id IS NULL
+    WHERE d.member_id IS NULL OR c.member_id IS NULL
     ORDER BY leaving, entering
 ), closed AS (
     UPDATE {membership} AS m SET period = tstzrange(lower(m.period), %(stamp)s, '[)')
-    FROM diff WHERE diff.leaving IS NOT NULL AND m.id = diff.leaving
+    FROM diff
+    WHERE diff.leaving IS NOT NULL
+      AND m.segment_id = %(segment)s AND m.member_id = diff.leaving AND upper_inf(m.period)
     RETURNING 1
 ), opened AS (
     INSERT INTO {membership} (segment_id, member_id, period)
