@@ -46,6 +46,28 @@ def setup_django() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
+    create_reader()
+
+
+#: Tables the exec login may read (the member tables; nothing of the library's).
+READER_TABLES = ("auth_user", "memberapp_intmember", "memberapp_uuidmember")
+
+
+def create_reader() -> None:
+    """The exec connection's login (``settings.READER``): no superuser, SELECT on
+    `READER_TABLES` only. A role belongs to the server: created once, granted per database."""
+    from django.conf import settings
+    from django.db import connection
+
+    role = sql.Identifier(settings.READER)
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [settings.READER]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(role))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role).as_string())
+        tables = sql.SQL(", ").join(sql.Identifier(name) for name in READER_TABLES)
+        cursor.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(tables, role).as_string())
 
 
 @cache

@@ -63,6 +63,22 @@ def counting() -> Iterator[StatementLog]:
         yield log
 
 
+class StatementTimer:
+    """An execute wrapper that records every statement sent through Django with the
+    moments (``time.perf_counter``) it started and ended. ``cursor.copy`` does not go
+    through it: a ``COPY`` shows as the gap between two statements."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, float]] = []
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.calls.append((sql, started, time.perf_counter()))
+
+
 class Timer:
     """``with Timer() as t: ...``; ``t.seconds`` afterwards."""
 

@@ -1,17 +1,17 @@
-"""Membership: refresh of one large segment next to materialized views; read latency.
+"""Membership: a segment's refresh next to its peers; read latency next to hand-written SQL.
 
-A segment selects the active members (SQL definition, streamed from the exec connection
-into the database); the same query also backs two materialized views. Each repetition
-flips a share of the members (0%, 1%, 50% of the segment changes), then refreshes the
-segment, ``REFRESH MATERIALIZED VIEW`` and ``REFRESH MATERIALIZED VIEW CONCURRENTLY``,
-each timed on its own, in rotating order. Reads: ``member.is_member(segment)`` and
-``member.segments`` with 1,000 refreshed segments of which each member is in 100.
+At two member counts (100,000 and 1,000,000; ``--quick`` 2,000 and 20,000) the refresh of
+one segment runs side by side with a hand-written diff, a naive Python diff and two
+materialized views (`bench.membership_peers`). Then, at the larger count: a first refresh
+next to ``INSERT ... SELECT`` of the same ids, and the read paths (``has_member``,
+``member.is_member``, ``member.segments``, ``segment.members[:100]``) with 1,000
+refreshed segments of which each member is in 100, each next to hand-written SQL that
+gives the same answer. The memory area uses `first_refresh` of this module.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -83,81 +83,6 @@ def first_refresh(members: int, *, limit: int | None = None, traced: bool = Fals
     return _FIRST[slug]
 
 
-def _library_refresh(segment: Any, timeout_s: int) -> tuple[float | None, int | None]:
-    """Seconds and changed members of ``segment.refresh()``; ``(None, None)`` on timeout."""
-    from django_segments.exceptions import RefreshError
-
-    library_log = logging.getLogger("django_segments.membership")
-    level = library_log.level
-    # NOTE - a timed-out refresh is recorded and logged (with traceback) by the library.
-    library_log.setLevel(logging.ERROR)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET statement_timeout = {int(timeout_s) * 1000}")
-    try:
-        with Timer() as timer:
-            result = segment.refresh()
-    except RefreshError as exc:
-        if "statement timeout" not in str(exc):
-            raise
-        return None, None
-    finally:
-        library_log.setLevel(level)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET statement_timeout")
-    return timer.seconds, result.entered + result.exited
-
-
-def _matview(name: str) -> float:
-    with Timer() as timer, connection.cursor() as cursor:
-        cursor.execute(db.statement(SQL_FILE, name))
-    return timer.seconds
-
-
-def _refresh_level(segment: Any, every: int | None, reps: int, timeout_s: int) -> dict[str, Any]:
-    """One change rate: ``reps`` rounds of flip, then the three refreshes in rotating order."""
-    sides = ["library", "matview", "matview_concurrently"]
-    times: dict[str, list[float | None]] = {name: [] for name in sides}
-    changed: list[int] = []
-    for rep in range(reps):
-        if every:
-            with connection.cursor() as cursor:
-                cursor.execute(db.statement(SQL_FILE, "change"), {"every": every})
-        for name in sides[rep % 3 :] + sides[: rep % 3]:
-            if name == "library":
-                seconds, count = _library_refresh(segment, timeout_s)
-                changed += [] if count is None else [count]
-            else:
-                seconds = _matview(f"refresh_{name}")
-            times[name].append(seconds)
-    lib = None if None in times["library"] else median(times["library"])
-    mv, conc = median(times["matview"]), median(times["matview_concurrently"])
-    return {
-        "repetitions": reps,
-        "changed_members": max(changed) if changed else None,
-        "library_ms": None if lib is None else ms(lib),
-        "library_timed_out": lib is None,
-        "library_timeout_s": timeout_s,
-        "matview_ms": ms(mv),
-        "matview_concurrently_ms": ms(conc),
-        "ratio_library_matview": ratio(lib if lib is not None else timeout_s, mv),
-        "ratio_library_concurrently": ratio(lib if lib is not None else timeout_s, conc),
-    }
-
-
-def _refreshes(segment: Any, reps: dict[int, int], timeout_s: int, log: Callable[[str], None]):
-    rows = []
-    for percent, every in CHANGES.items():
-        vacuum("memberapp_intmember", "django_segments_membership", "bench_segment_mv")
-        row = {"change_percent": percent, **_refresh_level(segment, every, reps[percent], timeout_s)}
-        lib = f"> {timeout_s} s (timeout)" if row["library_timed_out"] else f"{row['library_ms']:.0f} ms"
-        log(
-            f"  refresh {percent:>2}% ({row['changed_members']} changed): library {lib},"
-            f" matview {row['matview_ms']:.0f} ms, concurrently {row['matview_concurrently_ms']:.0f} ms"
-        )
-        rows.append(row)
-    return rows
-
-
 def _many_segments(count: int, members: int, every: int) -> list[int]:
     with connection.cursor() as cursor:
         rows = db.execute(cursor, db.statement(SQL_FILE, "many_segments"), {"count": count})
@@ -186,49 +111,98 @@ def _explain(name: str, params: dict[str, Any]) -> str:
     return "\n".join(row[0] for row in rows)
 
 
-def _reads(reps: int, members: int, log: Callable[[str], None]) -> dict[str, Any]:
+def _hand(name: str, params: dict[str, Any]) -> Callable[[], list[tuple[Any, ...]]]:
+    """The hand-written read of section ``hand_<name>``, rows fetched."""
+
+    def read() -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            return db.execute(cursor, db.statement(SQL_FILE, f"hand_{name}"), params)
+
+    return read
+
+
+def _read_pair(library: Callable[[], Any], hand: Callable[[], Any], reps: int) -> dict[str, Any]:
+    """The library's read and the hand-written SQL, alternating; medians and statements."""
+    times: dict[str, list[float]] = {"library": [], "hand": []}
+    statements = 0
+    for rep in range(reps):
+        for side in ("library", "hand") if rep % 2 == 0 else ("hand", "library"):
+            with counting() as sent, Timer() as timer:
+                (library if side == "library" else hand)()
+            times[side].append(timer.seconds)
+            statements = max(statements, sent.count) if side == "library" else statements
+    lib, by_hand = median(times["library"]), median(times["hand"])
+    return {
+        "library_ms": ms(lib),
+        "hand_ms": ms(by_hand),
+        "ratio": ratio(lib, by_hand),
+        "statements": statements,
+    }
+
+
+def _reads(reps: int, members: int, large: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Point reads with 1,000 refreshed segments (each member in about 100) and the large
+    segment ``large``, against hand-written SQL for the same answer."""
     from django_segments.models import UserSegment
     from tests.memberapp.models import IntMember
 
     count, every = 1_000, 10
-    ids = _many_segments(count, members, every)
-    member = IntMember.objects.get(pk=members // 2)
-    segment = UserSegment.objects.get(pk=ids[len(ids) // 2])
-    is_member, is_member_statements = _latency(lambda: member.is_member(segment), reps)
-    listing, listing_statements = _latency(lambda: list(member.segments), reps)
-    found = len(list(member.segments))
-    log(f"  is_member {ms(is_member):.3f} ms; segments of one member ({found}) {ms(listing):.3f} ms")
-    params = {"segment_id": segment.pk, "member_id": member.pk}
+    _many_segments(count, members, every)
+    member = IntMember.objects.get(pk=members // 2 + 1)  # odd: never flipped, in the large segment
+    segment = UserSegment.objects.get(pk=large)
+    params = {"segment": segment.pk, "member": member.pk}
+    assert segment.has_member(member) == _hand("has_member", params)()[0][0]
+    assert [s.pk for s in member.segments] == [row[0] for row in _hand("member_segments", params)()]
+    pairs = {
+        "has_member": (lambda: segment.has_member(member), _hand("has_member", params)),
+        "is_member": (lambda: member.is_member(segment), _hand("has_member", params)),
+        "member_segments": (lambda: list(member.segments), _hand("member_segments", params)),
+        "segment_members": (lambda: list(segment.members[:100]), _hand("segment_members", params)),
+    }
+    found = {name: _read_pair(library, hand, reps) for name, (library, hand) in pairs.items()}
+    shown = ", ".join(
+        f"{name} {row['library_ms']:.3f}/{row['hand_ms']:.3f} ms" for name, row in found.items()
+    )
+    log(f"  reads library/by hand: {shown}")
+    explain_params = {"segment_id": segment.pk, "member_id": member.pk}
     return {
         "segments": count,
         "members_with_segments": members,
-        "segments_per_member": found,
-        "is_member_ms": ms(is_member),
-        "is_member_statements": is_member_statements,
-        "member_segments_ms": ms(listing),
-        "member_segments_statements": listing_statements,
-        "explain_is_member": _explain("is_member", params),
-        "explain_member_segments": _explain("member_segments", params),
+        "segments_per_member": len(list(member.segments)),
+        "repetitions": reps,
+        **found,
+        "explain_is_member": _explain("is_member", explain_params),
+        "explain_member_segments": _explain("member_segments", explain_params),
     }
 
 
+def sizes(*, quick: bool) -> tuple[int, int]:
+    """The two member counts the refreshes are compared at."""
+    return (2_000, 20_000) if quick else (100_000, 1_000_000)
+
+
 def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    """Refresh a large segment at three change rates; measure the read paths."""
-    members = member_count(quick=quick)
-    # NOTE - a 50% change of a million members takes minutes: one repetition.
-    reps = {0: 3, 1: 3, 50: 1}
-    first = first_refresh(members)
-    traced = " (under tracemalloc, memory area)" if first["traced"] else ""
-    log(f"  first refresh: {first['members']} members in {first['ms']:.0f} ms{traced}")
-    with connection.cursor() as cursor:
-        for sql in db.statements(SQL_FILE, "matviews"):
-            cursor.execute(sql)
-    refreshes = _refreshes(first["segment"], reps, 30 if quick else 60, log)
+    """The refresh next to its peers at two member counts; a first refresh next to
+    ``INSERT ... SELECT``; the read paths next to hand-written SQL."""
+    from bench import membership_peers as peers
+
+    reps = {0: 3, 1: 3, 50: 2} if quick else {0: 5, 1: 5, 50: 3}
+    results = []
+    for members in sizes(quick=quick):
+        load_members(members)
+        results.append(peers.run_size(members, reps, log))
+    first = peers.first_refreshes(3)
+    log(f"  first refresh {first['library_ms']:.0f} ms, INSERT ... SELECT {first['insert_select_ms']:.0f} ms")
+    small, large = results[0]["memory"], results[-1]["memory"]
     return {
-        "members": members,
-        "definition": db.statement(SQL_FILE, "definition"),
-        "first_refresh_ms": first["ms"],
-        "first_refresh_traced": first["traced"],
-        "refresh": refreshes,
-        "reads": _reads(200, 200 if quick else 1_000, log),
+        "definition": peers.definition(),
+        "sizes": list(sizes(quick=quick)),
+        "merge_supported": peers.merge_supported(),
+        "refresh": [row for size in results for row in size["rows"]],
+        "first_refresh": {"members": large["members"], **first},
+        "memory": [size["memory"] for size in results],
+        "ratio_peak_large_small": ratio(large["peak_bytes"], small["peak_bytes"]),
+        "breakdown": [size["breakdown"] for size in results],
+        "exec_vs_writer": [size["exec_vs_writer"] for size in results],
+        "reads": _reads(200 if quick else 500, 200 if quick else 1_000, results[-1]["segment"], log),
     }

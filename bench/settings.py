@@ -16,7 +16,14 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 
-DATABASES = {"default": database_settings(NAME=BENCH_DATABASE)}
+#: The login that runs user-written segment SQL, as in production: read-only, created
+#: by `bench.db.setup_django` with SELECT on the member tables only.
+READER = "segments_bench_reader"
+DATABASES = {
+    "default": database_settings(NAME=BENCH_DATABASE),
+    "segments_exec": database_settings(NAME=BENCH_DATABASE, USER=READER, PASSWORD=""),
+}
+SEGMENTS_EXEC_CONNECTION = "segments_exec"
 
 INSTALLED_APPS = [
     "django.contrib.auth",

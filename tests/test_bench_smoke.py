@@ -299,3 +299,59 @@ def test_quick_partitioning_benchmark(tmp_path):
         "read_waits_behind_create": True,
     }
     assert all(size > 0 for size in part["sizes_bytes"].values())
+
+
+MEMBERSHIP_RATIOS = (
+    "ratio_library_cte",
+    "ratio_library_python",
+    "ratio_library_matview",
+    "ratio_library_concurrently",
+)
+
+
+def test_quick_membership_benchmark(tmp_path):
+    """The refresh next to its peers at two sizes and three change rates, the first
+    refresh, memory, the exec login, the breakdown and the reads: every figure is there,
+    every ratio a number (the MERGE's only from PostgreSQL 17), every target a verdict."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "SEGMENTS_BENCH_DB": f"segments_bench_membership_smoke_{os.getpid()}",
+    }
+    output = tmp_path / "results.json"
+    command = [sys.executable, "-m", "bench", "--quick", "--only", "membership", "--output", str(output)]
+    proc = subprocess.run(  # noqa: S603 - a fixed command line
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Membership refresh next to its peers" in proc.stdout
+    results = json.loads(output.read_text())
+    mem = results["membership"]
+    assert mem["sizes"] == [2_000, 20_000]
+    assert [(row["members"], row["change_percent"]) for row in mem["refresh"]] == [
+        (size, percent) for size in mem["sizes"] for percent in (0, 1, 50)
+    ]
+    merge = mem["merge_supported"]
+    for row in mem["refresh"]:
+        assert row["changed_members"] == row["members"] * row["change_percent"] // 100
+        for key in MEMBERSHIP_RATIOS:
+            assert isinstance(row[key], float), (key, row)
+            assert row[key] > 0, (key, row)
+        assert isinstance(row["ratio_library_merge"], float) if merge else row["ratio_library_merge"] is None
+    assert mem["first_refresh"]["ratio"] > 0
+    assert mem["first_refresh"]["members"] == 20_000
+    assert [run["members"] for run in mem["memory"]] == mem["sizes"]
+    assert mem["ratio_peak_large_small"] > 0
+    assert all(run["ratio"] > 0 for run in mem["exec_vs_writer"])
+    for split in mem["breakdown"]:
+        assert all(split[f"{part}_ms"] > 0 for part in ("diff", "stream_copy", "analyze"))
+    for read in ("has_member", "is_member", "member_segments", "segment_members"):
+        assert mem["reads"][read]["ratio"] > 0
+        assert mem["reads"][read]["statements"] == 1
+    from bench import report
+
+    verdicts = {item["target"]: item["verdict"] for item in report.targets(results)}
+    membership = [name for name in verdicts if name.startswith("membership: ")]
+    assert len(membership) == 3 * 6 + 1 + 1 + 1 + 2 + 4
+    merges = [verdicts[name] for name in membership if "MERGE" in name]
+    assert all((verdict != "n/a") == merge for verdict in merges)
