@@ -567,7 +567,8 @@ class _MemberMembershipFormSet(BaseModelFormSet):
 
 
 class _NoForeignKeyChecks(InlineModelAdminChecks):
-    """Membership has no foreign key to the member model: it stores the id as text."""
+    """The inline builds its own formset (`SegmentMembershipInline.get_formset`), so the
+    checks of an inline's foreign key to its parent model do not apply."""
 
     def _check_relation(self, obj: Any, parent_model: Any) -> list:
         return []
@@ -590,7 +591,7 @@ class SegmentMembershipInline(admin.TabularInline):
     verbose_name_plural = "segment memberships"
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        """A plain model formset filtered by the member's id (there is no foreign key)."""
+        """A plain model formset of the member's periods, newest first, read-only."""
         return modelformset_factory(
             Membership,
             formset=_MemberMembershipFormSet,
