@@ -51,8 +51,8 @@ def pk_db_type(model: type[models.Model], connection: BaseDatabaseWrapper) -> st
     return db_type
 
 
-def canonical_id(model: type[models.Model], value: Any) -> str:
-    """The text stored in ``Membership.member_id`` for primary-key value ``value``.
+def canonical_key(model: type[models.Model], value: Any) -> Any:
+    """The primary-key value (``int``, ``UUID``, ...) that ``value`` denotes.
 
     Raises `django.core.exceptions.ValidationError` for a value that is not a valid key.
     Text keys are ASCII: ``int()`` and ``uuid.UUID()`` would also read the digits of other
@@ -68,11 +68,19 @@ def canonical_id(model: type[models.Model], value: Any) -> str:
     if python_value is None or python_value == "":
         raise ValidationError(f"{value!r} is not a primary key value.")
     pk.run_validators(python_value)
-    return str(python_value)
+    return python_value
 
 
-def member_id_of(model: type[models.Model], member: Any) -> str | None:
-    """Canonical id of a member instance or primary-key value; None for an unsaved instance.
+def canonical_id(model: type[models.Model], value: Any) -> str:
+    """The canonical text of primary-key value ``value`` (what Postgres' ``::text`` gives);
+    `ValidationError` as `canonical_key`."""
+    return str(canonical_key(model, value))
+
+
+def member_key_of(model: type[models.Model], member: Any) -> Any:
+    """The primary-key value (``int``, ``UUID``, ...) of a member instance or key; None for
+    an unsaved instance. ``Membership.member_id`` holds this type, so it is the value to
+    filter or bind it with.
 
     `InvalidMemberError` for anything else; its message names the type, not the value.
     """
@@ -85,24 +93,18 @@ def member_id_of(model: type[models.Model], member: Any) -> str | None:
             return None
         member = member.pk
         if isinstance(member, int | uuid.UUID) and not isinstance(member, bool):
-            return str(member)  # a key as the database returns it is canonical text already
+            return member  # a key as the database returns it is valid already
     try:
-        return canonical_id(model, member)
+        return canonical_key(model, member)
     except (ValidationError, ValueError, TypeError, AttributeError):
         msg = f"The member must be {expected}; got a {type(member).__name__} that is neither."
         raise InvalidMemberError(msg) from None
 
 
-def member_key_of(model: type[models.Model], member: Any) -> Any:
-    """The primary-key value (``int``, ``UUID``, ...) of a member instance or key, as
-    `member_id_of` validates it; None for an unsaved instance. ``Membership.member_id``
-    holds this type, so it is the value to filter or bind it with."""
-    member_id = member_id_of(model, member)
-    if member_id is None:
-        return None
-    pk = model._meta.pk
-    assert pk is not None  # noqa: S101
-    return pk.to_python(member_id)
+def member_id_of(model: type[models.Model], member: Any) -> str | None:
+    """The canonical text of `member_key_of` (None for an unsaved instance)."""
+    key = member_key_of(model, member)
+    return None if key is None else str(key)
 
 
 def parse_static_ids(text: str, model: type[models.Model]) -> tuple[list[str], list[str]]:
