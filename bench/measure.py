@@ -92,6 +92,12 @@ class Timer:
         self.seconds = time.perf_counter() - self._start
 
 
+def rotated(names: tuple[str, ...], rep: int) -> tuple[str, ...]:
+    """``names`` starting at position ``rep`` (the sides alternate their order)."""
+    start = rep % len(names)
+    return names[start:] + names[:start]
+
+
 def median(values: list[float]) -> float:
     """Median of ``values`` (0.0 when empty)."""
     return statistics.median(values) if values else 0.0

@@ -29,7 +29,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from bench import db
-from bench.measure import StatementTimer, Timer, median, ms, ratio, vacuum
+from bench.measure import StatementTimer, Timer, median, ms, ratio, rotated, vacuum
 from django_segments.membership.registry import register_segment_method
 
 SQL_FILE = "membership.sql"
@@ -125,12 +125,6 @@ RUNNERS: dict[str, Runner] = {
     "python": python_diff,
     **{name: view(name) for name in VIEWS},
 }
-
-
-def rotated(names: tuple[str, ...], rep: int) -> tuple[str, ...]:
-    """``names`` starting at position ``rep`` (the sides alternate their order)."""
-    start = rep % len(names)
-    return names[start:] + names[:start]
 
 
 def peer_segment(slug: str) -> int:

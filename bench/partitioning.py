@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from psycopg import errors, sql
 
 from bench import db
-from bench.measure import Timer, median, ms, ratio, vacuum
+from bench.measure import Timer, median, ms, ratio, rotated, vacuum
 
 SQL_FILE = "partitioning.sql"
 SIDES = ("single", "parted")
@@ -182,10 +182,6 @@ def refresh(
     }
 
 
-def _rotated(rep: int) -> tuple[str, ...]:
-    return SIDES if rep % 2 == 0 else SIDES[::-1]
-
-
 def _one_segment(
     segment: int, percent: int, reps: int, state: Flips, log: Callable[[str], None], *, members: int
 ) -> dict[str, Any]:
@@ -194,7 +190,7 @@ def _one_segment(
     times: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     for rep in range(reps):
         flipped = state.desired(segment, change=percent > 0)
-        for side in _rotated(rep):
+        for side in rotated(SIDES, rep):
             times[side].append(refresh(side, segment, flipped=flipped, members=members))
     _same_outcome(times)
     row = {"change_percent": percent, "repetitions": reps, "changed": _changed(times["single"])}
@@ -237,7 +233,7 @@ def _all_segments(
     rounds: dict[str, list[float]] = {side: [] for side in SIDES}
     for rep in range(reps):
         flips = {s: state.desired(s, change=percent > 0) for s in range(1, segments + 1)}
-        for side in _rotated(rep):
+        for side in rotated(SIDES, rep):
             with Timer() as timer:
                 for segment, flipped in flips.items():
                     refresh(side, segment, flipped=flipped, members=members)
@@ -296,7 +292,7 @@ def _reads(segments: int, members: int, probes: int, log: Callable[[str], None])
         answers: dict[str, list[Any]] = {side: [] for side in SIDES}
         with connection.cursor() as cursor:
             for number, args in enumerate(params):
-                for side in _rotated(number):
+                for side in rotated(SIDES, number):
                     text = db.statement(SQL_FILE, name, table=TABLES[side])
                     started = time.perf_counter()
                     cursor.execute(text, args)

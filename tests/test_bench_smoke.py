@@ -51,20 +51,27 @@ ROW_KEYS = {
 }
 
 
-def run_quick_ranges(output: Path) -> dict:
+def run_quick(area: str, output: Path) -> tuple[str, dict]:
+    """``python -m bench --quick --only <area>`` in a database of its own: its stdout and
+    the results it wrote to ``output``."""
     env = {
         **os.environ,
         "DATABASE_URL": os.environ["DATABASE_URL"],
-        "SEGMENTS_BENCH_DB": f"segments_bench_smoke_{os.getpid()}",
+        "SEGMENTS_BENCH_DB": f"segments_bench_{area}_smoke_{os.getpid()}",
     }
-    command = [sys.executable, "-m", "bench", "--quick", "--only", "ranges", "--output", str(output)]
+    command = [sys.executable, "-m", "bench", "--quick", "--only", area, "--output", str(output)]
     proc = subprocess.run(  # noqa: S603 - a fixed command line
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Targets" in proc.stdout
-    (output.parent / "stdout.txt").write_text(proc.stdout)
-    return json.loads(output.read_text())
+    return proc.stdout, json.loads(output.read_text())
+
+
+def run_quick_ranges(output: Path) -> dict:
+    stdout, results = run_quick("ranges", output)
+    assert "Targets" in stdout
+    (output.parent / "stdout.txt").write_text(stdout)
+    return results
 
 
 def test_quick_ranges_benchmark(tmp_path):
@@ -263,19 +270,9 @@ def test_the_timeit_snippet_of_the_benchmarks_doc_runs():
 def test_quick_partitioning_benchmark(tmp_path):
     """One membership table against one partitioned by segment, at the quick size: both
     tables saw the same refreshes and reads (the bench asserts it), and every figure is there."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "SEGMENTS_BENCH_DB": f"segments_bench_partitioning_smoke_{os.getpid()}",
-    }
-    output = tmp_path / "results.json"
-    command = [sys.executable, "-m", "bench", "--quick", "--only", "partitioning", "--output", str(output)]
-    proc = subprocess.run(  # noqa: S603 - a fixed command line
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Partitioning: 10 segments x 2000 members (20000 rows, bigint member key)" in proc.stdout
-    part = json.loads(output.read_text())["partitioning"]
+    stdout, results = run_quick("partitioning", tmp_path / "results.json")
+    assert "Partitioning: 10 segments x 2000 members (20000 rows, bigint member key)" in stdout
+    part = results["partitioning"]
     assert [row["change_percent"] for row in part["one_segment"]] == [0, 1]
     assert [row["changed"] for row in part["one_segment"]] == [0, 20]  # 1% of 2,000
     for row in part["one_segment"]:
@@ -313,19 +310,8 @@ def test_quick_membership_benchmark(tmp_path):
     """The refresh next to its peers at two sizes and three change rates, the first
     refresh, memory, the exec login, the breakdown and the reads: every figure is there,
     every ratio a number (the MERGE's only from PostgreSQL 17), every target a verdict."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "SEGMENTS_BENCH_DB": f"segments_bench_membership_smoke_{os.getpid()}",
-    }
-    output = tmp_path / "results.json"
-    command = [sys.executable, "-m", "bench", "--quick", "--only", "membership", "--output", str(output)]
-    proc = subprocess.run(  # noqa: S603 - a fixed command line
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Membership refresh next to its peers" in proc.stdout
-    results = json.loads(output.read_text())
+    stdout, results = run_quick("membership", tmp_path / "results.json")
+    assert "Membership refresh next to its peers" in stdout
     mem = results["membership"]
     assert mem["sizes"] == [2_000, 20_000]
     assert [(row["members"], row["change_percent"]) for row in mem["refresh"]] == [
